@@ -1,0 +1,129 @@
+"""Shared setup for the lecture's notebooks (Sta 663, Lecture 25: JAX).
+
+Every notebook starts with one hidden cell, ``from lecture import setup; setup()``,
+so that print options, JAX flags and the figure style live here and nowhere else.
+"""
+
+import sys
+import warnings
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+RIDGE_CSV = DATA_DIR / "ridge.csv"
+RIDGE_COLUMNS = ["y", "x1", "x2", "x3", "x4", "x5"]
+RIDGE_LEVELS = {"A", "B", "C", "D"}
+KERNEL_NAME = "sta663-jax"
+
+_setup_done = False
+
+
+class SetupError(RuntimeError):
+    """The notebook cannot run as the lecture expects; the message says what to do."""
+
+
+def setup():
+    """Configure NumPy, JAX and matplotlib the way the lecture's slides were made."""
+    global _setup_done
+    try:
+        import jax
+        import matplotlib.pyplot as plt
+        import numpy as np
+    except ImportError as e:
+        raise SetupError(
+            f"This kernel ({sys.executable}) cannot import {e.name!r}. Run `make setup`, "
+            f"then choose the kernel {KERNEL_NAME!r} (or start JupyterLab with `make lab`)."
+        ) from None
+
+    # The slides print 5 significant digits and no scientific notation.
+    np.set_printoptions(precision=5, suppress=True)
+    # SELU_np computes exp(x) on both branches of np.where, which overflows to
+    # inf for large x before where() discards it; the slides show no warning.
+    warnings.filterwarnings("ignore", "overflow encountered in exp", RuntimeWarning)
+
+    # The lecture's random numbers come from JAX's original ("legacy") threefry
+    # stream. JAX 0.5.0 made the partitionable stream the default, which gives
+    # different (equally valid) numbers for the same key; select the old one so
+    # that every key below reproduces the slides.
+    jax.config.update("jax_threefry_partitionable", False)
+    # Full float32 matmuls everywhere: recent GPUs would otherwise use TF32 and
+    # print other digits than the CPU.
+    jax.config.update("jax_default_matmul_precision", "highest")
+
+    # Figures: PNG (nbval does not compare PNG bytes), sized for a slide.
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+    except ImportError:
+        ip = None
+    if ip is not None:
+        ip.run_line_magic("matplotlib", "inline")
+        ip.run_line_magic("config", "InlineBackend.figure_formats = ['png']")
+    plt.rcParams.update(
+        {
+            "figure.figsize": (7.0, 3.6),
+            "figure.dpi": 100,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "font.size": 11,
+        }
+    )
+    _setup_done = True
+
+
+def is_setup():
+    return _setup_done
+
+
+def read_ridge_csv(path=RIDGE_CSV):
+    """Read the regression data set, checking that it is the file the notebook expects."""
+    import pandas as pd
+
+    path = Path(path)
+    remedy = "Run `make data` to (re)generate it."
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing. {remedy}")
+    try:
+        d = pd.read_csv(path)
+    except Exception as e:  # empty file, bad quoting, binary junk ...
+        raise ValueError(f"{path} is not a readable CSV file ({e}). {remedy}") from None
+    if list(d.columns) != RIDGE_COLUMNS:
+        raise ValueError(
+            f"{path} has columns {list(d.columns)}, expected {RIDGE_COLUMNS}. {remedy}"
+        )
+    numeric = RIDGE_COLUMNS[:-1]
+    bad = [c for c in numeric if not pd.api.types.is_float_dtype(d[c]) or d[c].isna().any()]
+    if bad:
+        raise ValueError(f"{path}: columns {bad} must hold numbers only, with no gaps. {remedy}")
+    levels = set(d["x5"].dropna().unique())
+    if d["x5"].isna().any() or not levels <= RIDGE_LEVELS:
+        raise ValueError(
+            f"{path}: x5 must be one of {sorted(RIDGE_LEVELS)}, found {sorted(map(str, levels))}. {remedy}"
+        )
+    return d
+
+
+# -- kernel guard -------------------------------------------------------------
+# `make setup` installs the kernel KERNEL_NAME, which loads this module as an
+# IPython extension at start-up. Until the notebook's setup cell has run, any
+# other cell stops with a plain message instead of printing other numbers.
+
+_GUARD_MESSAGE = (
+    "The shared setup has not run in this kernel, so this cell would not reproduce "
+    "the lecture. Run the notebook's first code cell (`from lecture import setup; "
+    "setup()`) first, or use Run > Run All Cells."
+)
+
+
+def _guard(lines):
+    source = "".join(lines)
+    if _setup_done or not source.strip() or "lecture" in source:
+        return lines
+    return [f"raise RuntimeError({_GUARD_MESSAGE!r})\n"]
+
+
+def load_ipython_extension(ip):
+    if _guard not in ip.input_transformers_post:
+        ip.input_transformers_post.append(_guard)

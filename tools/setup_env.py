@@ -1,0 +1,59 @@
+"""`make setup`: the project's virtual environment, its lock and its Jupyter kernel.
+
+Runs with whatever `python3` is on PATH, so it checks that Python first and stops
+with one line when it is too old for the lock. Safe to run again: pip installs only
+what the lock changed, and the kernel spec is rewritten in place.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+LOCK = ROOT / "requirements.txt"
+MIN_PYTHON = (3, 11)  # jax 0.10 and numpy 2.4 in the lock need it
+KERNEL_NAME = "sta663-jax"
+KERNEL_DISPLAY = "Python 3 (Sta 663 JAX)"
+
+
+def venv_python():
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def run(*cmd):
+    subprocess.run([str(c) for c in cmd], check=True)
+
+
+def install_kernel(python):
+    """A kernel spec inside the venv (found by the venv's JupyterLab) that runs the
+    venv's Python, finds notebooks/lecture.py, and loads its run-the-setup-first guard."""
+    run(python, "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL_NAME,
+        "--display-name", KERNEL_DISPLAY)
+    spec_file = VENV / "share" / "jupyter" / "kernels" / KERNEL_NAME / "kernel.json"
+    spec = json.loads(spec_file.read_text())
+    spec["argv"] = [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                    "--IPKernelApp.extensions=lecture"]
+    spec["env"] = {"PYTHONPATH": str(ROOT / "notebooks")}
+    spec_file.write_text(json.dumps(spec, indent=1) + "\n")
+
+
+def main():
+    if sys.version_info < MIN_PYTHON:
+        need = ".".join(map(str, MIN_PYTHON))
+        sys.exit(f"make setup: Python {need} or newer is needed, this is {sys.version.split()[0]} "
+                 f"({sys.executable}); install it and run `make setup PYTHON=python{need}`.")
+    python = venv_python()
+    if not python.exists():
+        print(f"creating {VENV.relative_to(ROOT)} with {sys.executable}", flush=True)
+        run(sys.executable, "-m", "venv", VENV)
+        run(python, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    print(f"installing {LOCK.name} into {VENV.relative_to(ROOT)}", flush=True)
+    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", LOCK)
+    install_kernel(python)
+
+
+if __name__ == "__main__":
+    main()
