@@ -13,7 +13,7 @@ $(STAMP): requirements.txt tools/setup_env.py
 	@touch $@
 
 test: $(STAMP)             ## nbval over every notebook, then the project's own tests
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 lab: $(STAMP)              ## JupyterLab with the lecture's kernel (loopback, token)
 	$(VENV)/bin/jupyter lab notebooks

@@ -37,6 +37,7 @@ def execute(path, timeout=600):
     try:
         client.execute()
     except CellExecutionError as e:
+        _shutdown(km)
         index = next(
             (i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("outputs")
              and any(o.get("output_type") == "error" for o in c.outputs)
@@ -44,6 +45,7 @@ def execute(path, timeout=600):
             None,
         )
         raise RuntimeError(f"{path.name}: cell {index} failed; the notebook was not written.\n{e}") from None
+    _shutdown(km)
     for i, cell in enumerate(nb.cells):
         if "raises-exception" in cell.get("metadata", {}).get("tags", []):
             if not any(o.get("output_type") == "error" for o in cell.outputs):
@@ -54,6 +56,11 @@ def execute(path, timeout=600):
     # Keep the notebook's own kernel name; nbclient would record the test kernel's.
     nb.metadata["kernelspec"] = kernelspec
     return nb
+
+
+def _shutdown(km):
+    if km.has_kernel:
+        km.shutdown_kernel(now=True)
 
 
 def write_atomically(nb, path):

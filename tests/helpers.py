@@ -1,0 +1,43 @@
+"""Small helpers shared by the project's tests."""
+
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def output_text(output):
+    """All the text an output shows: streams, text/plain, an error's name and value."""
+    if output.output_type == "stream":
+        return output.text
+    if output.output_type == "error":
+        return f"{output.ename}: {output.evalue}"
+    return output.get("data", {}).get("text/plain", "")
+
+
+def cell_text(cell):
+    return "".join(output_text(o) for o in cell.get("outputs", []))
+
+
+def tags(cell):
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def find_cell(nb, source):
+    """The one code cell whose source contains `source`; where several do, the one
+    whose source is `source` or ends with it as a whole line."""
+    found = [c for c in code_cells(nb) if source in c.source]
+    if len(found) > 1:
+        found = [c for c in found if c.source == source or c.source.endswith("\n" + source)]
+    assert len(found) == 1, f"{len(found)} cells contain {source!r}"
+    return found[0]

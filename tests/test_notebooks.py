@@ -1,0 +1,92 @@
+"""Notebook hygiene: what nbval cannot see by comparing outputs."""
+
+import re
+
+import nbformat
+import pytest
+
+from helpers import NOTEBOOKS, ROOT, cell_text, code_cells, read, tags
+
+IDS = [p.name for p in NOTEBOOKS]
+KERNEL = "sta663-jax"
+SETUP_SOURCE = "from lecture import setup\nsetup()"
+
+
+def test_notebooks_are_numbered_in_lecture_order():
+    names = [p.stem for p in NOTEBOOKS]
+    assert [n[:2] for n in names] == [f"{i:02d}" for i in range(1, len(names) + 1)]
+    assert len(names) == 7
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_valid_nbformat_and_one_kernel(path):
+    nb = read(path)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == KERNEL
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_executed_top_to_bottom_in_order(path):
+    counts = [c.execution_count for c in code_cells(read(path))]
+    assert counts == list(range(1, len(counts) + 1)), "re-execute with `make execute`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_shared_setup_comes_first_and_is_hidden(path):
+    cells = code_cells(read(path))
+    if not cells:
+        return
+    assert cells[0].source.startswith("#| include: false\n")
+    assert SETUP_SOURCE in cells[0].source
+    assert all(SETUP_SOURCE not in c.source for c in cells[1:])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_every_raising_cell_is_tagged_and_shown(path):
+    for i, cell in enumerate(code_cells(read(path))):
+        raised = any(o.output_type == "error" for o in cell.outputs)
+        tagged = "raises-exception" in tags(cell)
+        assert raised == tagged, f"code cell {i}: raised={raised} but tagged={tagged}"
+        assert tagged == ("#| error: true" in cell.source), f"code cell {i}: tag and `#| error: true` disagree"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_warning_in_stored_outputs(path):
+    for i, cell in enumerate(code_cells(read(path))):
+        text = cell_text(cell)
+        assert not re.search(r"Warning\b", text), f"code cell {i} stores a warning:\n{text}"
+        assert not any(o.output_type == "stream" and o.name == "stderr" for o in cell.outputs), \
+            f"code cell {i} stores stderr output"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_deprecated_jax_api(path):
+    source = "\n".join(c.source for c in code_cells(read(path)))
+    for old in ["jax.tree_map", "jax.tree_util.tree_map", "jax.tree_leaves", "jax.tree_flatten"]:
+        assert old not in source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_only_timing_cells_escape_comparison(path):
+    for i, cell in enumerate(code_cells(read(path))):
+        if "nbval-ignore-output" in tags(cell):
+            assert "%time" in cell.source, f"code cell {i} is ignored by nbval but is not a timing cell"
+        assert "nbval-skip" not in tags(cell)
+        assert not re.search(r"#\s*NBVAL_", cell.source), "use cell tags, not comment markers"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_figures_are_stored_as_png(path):
+    for cell in code_cells(read(path)):
+        if "plt." in cell.source:
+            assert any("image/png" in o.get("data", {}) for o in cell.outputs), cell.source
+        for o in cell.outputs:
+            assert "image/svg+xml" not in o.get("data", {})
+
+
+def test_lock_pins_every_package():
+    lines = [l for l in (ROOT / "requirements.txt").read_text().splitlines() if l and not l.startswith("#")]
+    assert all(re.match(r"^[A-Za-z0-9_.-]+==\S+$", l) for l in lines), "every line must pin with =="
+    names = {l.split("==")[0].lower() for l in lines}
+    assert {"jax", "jaxlib", "numpy", "pandas", "matplotlib", "scikit-learn", "nbval"} <= names
+    assert "quarto-cli" not in names
