@@ -1,0 +1,112 @@
+"""The decks in a real browser: headless Chromium, driven by Playwright.
+
+`make slides` writes the decks; this test opens each one from the file system
+and checks what an instructor relies on: reveal.js starts, every slide of the
+notebook is there, nothing errors or reaches for the network, every figure
+loads, none of our machinery shows, and nothing overflows a slide. It saves a
+few screenshots per deck under tests/screenshots/ for a person to look at.
+"""
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import NOTEBOOKS, ROOT, read
+
+SLIDES = ROOT / "slides"
+SHOTS = ROOT / "tests" / "screenshots"
+MACHINERY = ["#|", "nbval", "raises-exception", "from lecture import", "setup()", "NBVAL"]
+
+sys.path.insert(0, str(ROOT / "tools"))
+from browser import ARGS, NO_CHROMIUM, find_chromium  # noqa: E402
+
+
+def expected_slides(nb):
+    """The title slide, plus one slide per `#` or `##` heading of the notebook's markdown."""
+    count = 1
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        in_fence = False
+        for line in cell.source.splitlines():
+            if line.startswith("```"):
+                in_fence = not in_fence
+            elif not in_fence and re.match(r"^#{1,2} ", line):
+                count += 1
+    return count
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = find_chromium()
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail(NO_CHROMIUM)
+        pytest.skip(NO_CHROMIUM)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=ARGS)
+        yield b
+        b.close()
+
+
+OVERFLOW_JS = """() => {
+  const H = Reveal.getConfig().height, W = Reveal.getConfig().width;
+  const s = Reveal.getCurrentSlide();
+  const bad = [];
+  if (s.scrollHeight > H + 2) bad.push(`content is ${s.scrollHeight}px tall, the slide ${H}px`);
+  if (s.scrollWidth > W + 2) bad.push(`content is ${s.scrollWidth}px wide, the slide ${W}px`);
+  for (const pre of s.querySelectorAll('div.column')) {
+    if (pre.scrollWidth > pre.clientWidth + 2) bad.push('a column scrolls sideways');
+  }
+  return bad;
+}"""
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_deck(browser, notebook):
+    deck = SLIDES / f"{notebook.stem}.html"
+    assert deck.is_file(), f"{deck.name} is missing: run `make slides`"
+    assert deck.stat().st_mtime >= notebook.stat().st_mtime, f"{deck.name} is older than its notebook: run `make slides`"
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors, requests = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:", "blob:")) else None)
+    page.goto(deck.as_uri())
+    page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=15000)
+
+    assert page.evaluate("Reveal.getTotalSlides()") == expected_slides(read(notebook))
+
+    text = page.inner_text(".reveal .slides")
+    for marker in MACHINERY:
+        assert marker not in text, f"{marker!r} is visible on a slide"
+
+    images = page.evaluate("""() => [...document.querySelectorAll('.reveal .slides img')].map(
+        i => ({src: i.src.slice(0, 30), ok: i.complete && i.naturalWidth > 0}))""")
+    assert all(i["ok"] for i in images), images
+    figures = sum("image/png" in o.get("data", {}) for c in read(notebook).cells
+                  if c.cell_type == "code" for o in c.get("outputs", []))
+    assert len(images) == figures
+
+    SHOTS.mkdir(exist_ok=True)
+    total = page.evaluate("Reveal.getTotalSlides()")
+    overflow = {}
+    for index in range(total):
+        page.evaluate(f"(() => {{ const i = Reveal.getIndices(Reveal.getSlides()[{index}]); Reveal.slide(i.h, i.v); }})()")
+        page.evaluate("Reveal.getCurrentSlide().querySelectorAll('.fragment').forEach(f => f.classList.add('visible'))")
+        page.wait_for_timeout(50)
+        if problems := page.evaluate(OVERFLOW_JS):
+            overflow[index + 1] = problems
+        if index in (0, 2, 4, total - 1) or problems:
+            page.screenshot(path=str(SHOTS / f"{notebook.stem}-{index + 1:02d}.png"))
+    assert not overflow, f"slides overflow: {overflow}"
+
+    assert not errors, errors
+    assert not requests, f"network requests: {requests}"
+    page.close()

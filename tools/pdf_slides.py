@@ -1,0 +1,40 @@
+"""`make pdf`: PDF handouts of the decks, one page per slide, from reveal.js's
+print view in headless Chromium (offline).
+
+    python tools/pdf_slides.py [DECK.html ...]     (default: every deck in slides/)
+"""
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from browser import chromium  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SLIDES = ROOT / "slides"
+
+
+def main(argv=None):
+    decks = [Path(a).resolve() for a in (argv or [])] or sorted(
+        p for p in SLIDES.glob("[0-9]*.html"))
+    if not decks:
+        sys.exit("make pdf: no decks in slides/: run `make slides` first")
+    try:
+        with chromium() as browser:
+            page = browser.new_page()
+            for deck in decks:
+                page.goto(deck.as_uri() + "?print-pdf")
+                page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=15000)
+                page.wait_for_timeout(300)
+                target = deck.with_suffix(".pdf")
+                partial = target.with_name(f".{target.name}.part")
+                page.pdf(path=str(partial), width="1050px", height="700px", print_background=True)
+                os.replace(partial, target)
+                print(f"wrote {target.relative_to(ROOT)}")
+    except RuntimeError as e:
+        sys.exit(f"make pdf: {e}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,203 @@
+"""`make slides` without Quarto: render notebooks/*.ipynb to self-contained
+reveal.js decks in slides/, from their stored outputs (nothing is executed).
+
+The notebooks are written for Quarto; this fallback honours the Quarto features
+they use, so that both paths show the same slides:
+
+* `#|` cell options `echo: false` (output only), `include: false` (nothing),
+  `error: true` (the error is shown; an error without it stops the render);
+  the `#|` lines themselves never reach a slide;
+* the title slide from the notebook's front matter (its first, raw cell);
+* `# Section` title slides and `## Slide` titles, `:::: {.columns}`, `. . .`
+  fragments, `::: aside` and `{.smaller}` slides (the last two styled by
+  slides/theme.css, which Quarto uses too).
+
+Pandoc comes from the pypandoc-binary wheel and reveal.js from npm
+(slides/package-lock.json); pandoc inlines everything (`--embed-resources`),
+so a deck opens from the file system with no network.
+
+    python tools/render_slides.py [NOTEBOOK ...]
+"""
+
+import argparse
+import base64
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SLIDES = ROOT / "slides"
+REVEAL = SLIDES / "node_modules" / "reveal.js"
+THEME_CSS = SLIDES / "theme.css"
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*?)\s*$")
+
+
+class RenderError(RuntimeError):
+    pass
+
+
+def pandoc_path():
+    try:
+        import pypandoc
+    except ImportError:
+        raise RenderError("pandoc is missing: run `make setup` (it installs the pypandoc-binary wheel)") from None
+    return pypandoc.get_pandoc_path()
+
+
+def cell_options(source):
+    """Split Quarto's `#|` option lines off the top of a cell: (options, code)."""
+    options, lines = {}, source.splitlines()
+    while lines and (m := OPTION.match(lines[0])):
+        options[m.group(1)] = yaml.safe_load(m.group(2))
+        lines.pop(0)
+    return options, "\n".join(lines).strip("\n")
+
+
+def fenced(text, cls):
+    text = ANSI.sub("", text).rstrip("\n")
+    fence = "````" if "```" in text else "```"
+    return f"{fence} {{.{cls}}}\n{text}\n{fence}"
+
+
+def render_output(out, allow_error, where):
+    kind = out.output_type
+    if kind == "stream":
+        return fenced(out.text, "cell-output-stderr" if out.name == "stderr" else "cell-output")
+    if kind == "error":
+        if not allow_error:
+            raise RenderError(f"{where} stores an error but has no `#| error: true`")
+        return fenced(f"{out.ename}: {out.evalue}", "cell-output-error")
+    data = out.get("data", {})
+    if "image/png" in data:
+        png = data["image/png"].replace("\n", "")
+        base64.b64decode(png, validate=True)
+        return f'![](data:image/png;base64,{png}){{.cell-figure}}'
+    if "text/html" in data:
+        return f'::: {{.cell-output-html}}\n```{{=html}}\n{data["text/html"].strip()}\n```\n:::'
+    if "text/plain" in data:
+        return fenced(data["text/plain"], "cell-output")
+    return ""
+
+
+def notebook_markdown(nb, name):
+    """The notebook as one Pandoc markdown document, plus its front matter."""
+    front, parts = {}, []
+    for i, cell in enumerate(nb.cells):
+        where = f"{name}, cell {i}"
+        if cell.cell_type == "raw" and i == 0 and cell.source.startswith("---"):
+            front = yaml.safe_load(cell.source.strip().strip("-")) or {}
+        elif cell.cell_type == "markdown":
+            parts.append(cell.source)
+        elif cell.cell_type == "code":
+            options, code = cell_options(cell.source)
+            if options.get("include") is False:
+                continue
+            blocks = []
+            if options.get("echo", True) and code:
+                blocks.append(f"```python\n{code}\n```")
+            if options.get("output", True):
+                blocks += [render_output(o, options.get("error", False), where) for o in cell.outputs]
+            if blocks:
+                parts.append("::: {.cell}\n" + "\n\n".join(b for b in blocks if b) + "\n:::")
+    return front, "\n\n".join(parts) + "\n"
+
+
+def render(path, out_dir=SLIDES):
+    if not (REVEAL / "dist" / "reveal.js").is_file():
+        raise RenderError("reveal.js is missing: run `make slides` (it runs `npm ci` in slides/)")
+    nb = nbformat.read(path, as_version=4)
+    front, body = notebook_markdown(nb, path.name)
+    meta = {
+        "title": front.get("title", path.stem),
+        "subtitle": front.get("subtitle", ""),
+        "author": front.get("author", ""),
+        "pagetitle": front.get("title", path.stem),
+    }
+    target = out_dir / f"{path.stem}.html"
+    with tempfile.TemporaryDirectory() as tmp:
+        meta_file = Path(tmp) / "meta.json"
+        meta_file.write_text(json.dumps(meta))
+        partial = out_dir / f".{path.stem}.html.part"
+        cmd = [
+            pandoc_path(), "--from=markdown-implicit_figures", "--to=revealjs", "--standalone",
+            "--embed-resources", "--slide-level=2", f"--metadata-file={meta_file}",
+            f"--variable=revealjs-url={os.path.relpath(REVEAL, ROOT)}", "--variable=theme=white",
+            "--variable=slideNumber=true", "--variable=transition=none", "--variable=navigationMode=linear",
+            "--variable=hash=true", "--variable=center=false", "--variable=width=1050",
+            "--variable=height=700", f"--css={os.path.relpath(THEME_CSS, ROOT)}",
+            "--syntax-highlighting=pygments", f"--output={partial}",
+        ]
+        result = subprocess.run(cmd, input=body, text=True, capture_output=True, cwd=ROOT)
+        if result.returncode != 0:
+            partial.unlink(missing_ok=True)
+            raise RenderError(f"pandoc failed on {path.name}:\n{result.stderr}")
+        os.replace(partial, target)
+    return target, meta
+
+
+def write_index(decks, out_dir=SLIDES):
+    items = "\n".join(
+        f'    <li><a href="{t.name}"><strong>{html.escape(m["title"])}</strong></a>'
+        f' <span>{html.escape(m["subtitle"])}</span></li>'
+        for t, m in decks
+    )
+    (out_dir / "index.html").write_text(f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>JAX - Sta 663, Lecture 25</title>
+  <style>
+    body {{ font-family: system-ui, sans-serif; max-width: 42em; margin: 3em auto; padding: 0 1em; color: #222; }}
+    li {{ margin: .6em 0; }} span {{ color: #666; }} a {{ color: #2a76dd; }}
+  </style>
+</head>
+<body>
+  <h1>JAX</h1>
+  <p>Sta 663, Lecture 25, after Dr. Colin Rundel's slides: the decks in lecture order.</p>
+  <ol>
+{items}
+  </ol>
+</body>
+</html>
+""")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Render the notebooks to reveal.js decks with pandoc.")
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--index-only", action="store_true",
+                        help="only write slides/index.html (after `quarto render` made the decks)")
+    args = parser.parse_args(argv)
+    paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    if args.index_only:
+        decks = []
+        for path in paths:
+            front, _ = notebook_markdown(nbformat.read(path, as_version=4), path.name)
+            decks.append((SLIDES / f"{path.stem}.html", {"title": front.get("title", path.stem),
+                                                          "subtitle": front.get("subtitle", "")}))
+        write_index(decks)
+        return
+    decks = []
+    try:
+        for path in paths:
+            target, meta = render(path.resolve())
+            decks.append((target, meta))
+            print(f"wrote {target.relative_to(ROOT)}")
+    except RenderError as e:
+        sys.exit(f"make slides: {e}")
+    if not args.notebooks:
+        write_index(decks)
+        print(f"wrote {(SLIDES / 'index.html').relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
