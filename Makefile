@@ -40,6 +40,9 @@ $(REVEAL): slides/package.json slides/package-lock.json
 pdf: slides               ## PDF handouts of the decks (headless Chromium)
 	$(PY) tools/pdf_slides.py
 
+bench: $(STAMP)            ## the lecture's timing claims side by side -> bench/results/<backend>.json, .png
+	$(PY) bench/run.py
+
 lock:                      ## recompile requirements.txt from requirements.in
 	@$(PYTHON) tools/lock.py
 
