@@ -83,7 +83,8 @@ def main(argv=None):
     for path in paths:
         path = path.resolve()
         start = time.perf_counter()
-        print(f"executing {path.relative_to(ROOT)} ...", end=" ", flush=True)
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        print(f"executing {shown} ...", end=" ", flush=True)
         try:
             nb = execute(path)
         except RuntimeError as e:

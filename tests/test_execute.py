@@ -1,0 +1,48 @@
+"""`make execute` writes a notebook only after it ran completely."""
+
+import subprocess
+import sys
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from helpers import ROOT
+
+
+def run_execute(path):
+    return subprocess.run([sys.executable, ROOT / "tools" / "execute.py", path],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_failing_cell_leaves_the_notebook_untouched_and_is_named(tmp_path):
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("1 / 0"), new_code_cell("x")]), path)
+    before = path.read_bytes()
+    result = run_execute(path)
+    assert result.returncode == 1
+    assert "cell 1 failed; the notebook was not written" in result.stderr
+    assert "ZeroDivisionError" in result.stderr
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.ipynb"]  # no temporary left behind
+
+
+def test_a_tagged_cell_that_stops_raising_is_an_error(tmp_path):
+    path = tmp_path / "quiet.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("1 + 1", metadata={"tags": ["raises-exception"]})]), path)
+    before = path.read_bytes()
+    result = run_execute(path)
+    assert result.returncode == 1 and "raised nothing" in result.stderr
+    assert path.read_bytes() == before
+
+
+def test_a_good_notebook_is_written_with_its_outputs(tmp_path):
+    path = tmp_path / "good.ipynb"
+    nb = new_notebook(cells=[new_code_cell("print('hi')"), new_code_cell("1 / 0", metadata={"tags": ["raises-exception"]})])
+    nb.metadata["kernelspec"] = {"name": "sta663-jax", "display_name": "x", "language": "python"}
+    nbformat.write(nb, path)
+    assert run_execute(path).returncode == 0
+    done = nbformat.read(path, as_version=4)
+    assert done.cells[0].outputs[0].text == "hi\n"
+    assert [c.execution_count for c in done.cells] == [1, 2]
+    assert done.cells[1].outputs[0].ename == "ZeroDivisionError"
+    assert done.metadata.kernelspec.name == "sta663-jax"
