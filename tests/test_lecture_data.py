@@ -9,15 +9,16 @@ copy of the project layout, so data/ridge.csv itself is never touched.
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from jupyter_client import KernelManager
-from nbclient import NotebookClient
-from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
 from helpers import ROOT, cell_text, find_cell, tags
+
+sys.path.insert(0, str(ROOT / "tools"))
+from execute import execute_notebook  # noqa: E402
 
 LECTURE_CSV = Path(os.environ.get("LECTURE_RIDGE_CSV", ROOT.parent / "shared" / "reference" / "ridge.csv"))
 
@@ -48,9 +49,7 @@ def executed_on_lecture_data(tmp_path_factory):
     nb = nbformat.read(ROOT / "notebooks" / "05-regression.ipynb", as_version=4)
     # Timing cells show no value to check; leave them out to keep the test quick.
     nb.cells = [c for c in nb.cells if "nbval-ignore-output" not in tags(c)]
-    km = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager())
-    NotebookClient(nb, km=km, timeout=300, resources={"metadata": {"path": str(work / "notebooks")}}).execute()
-    return nb
+    return execute_notebook(nb, work / "notebooks", timeout=300, name="05-regression.ipynb")
 
 
 @pytest.mark.parametrize("source", SLIDES)

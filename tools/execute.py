@@ -25,34 +25,39 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 
 
-def execute(path, timeout=600):
-    """Execute one notebook; return the executed notebook, or raise RuntimeError."""
-    nb = nbformat.read(path, as_version=4)
-    kernelspec = dict(nb.metadata.get("kernelspec", {}))
+def execute_notebook(nb, cwd, timeout=600, name="notebook"):
+    """Execute `nb` in place, in a fresh kernel of this environment started in `cwd`.
+    Raises RuntimeError naming the failing cell, or a tagged cell that raised nothing."""
     km = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager())
-    client = NotebookClient(
-        nb, km=km, timeout=timeout, record_timing=False,
-        resources={"metadata": {"path": str(path.parent)}},
-    )
+    client = NotebookClient(nb, km=km, timeout=timeout, record_timing=False,
+                            resources={"metadata": {"path": str(cwd)}})
     try:
         client.execute()
     except CellExecutionError as e:
-        _shutdown(km)
         index = next(
             (i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("outputs")
              and any(o.get("output_type") == "error" for o in c.outputs)
              and "raises-exception" not in c.metadata.get("tags", [])),
             None,
         )
-        raise RuntimeError(f"{path.name}: cell {index} failed; the notebook was not written.\n{e}") from None
-    _shutdown(km)
+        raise RuntimeError(f"{name}: cell {index} failed; the notebook was not written.\n{e}") from None
+    finally:
+        _shutdown(km)
     for i, cell in enumerate(nb.cells):
         if "raises-exception" in cell.get("metadata", {}).get("tags", []):
             if not any(o.get("output_type") == "error" for o in cell.outputs):
                 raise RuntimeError(
-                    f"{path.name}: cell {i} is tagged raises-exception but raised nothing; "
+                    f"{name}: cell {i} is tagged raises-exception but raised nothing; "
                     "the notebook was not written."
                 )
+    return nb
+
+
+def execute(path, timeout=600):
+    """Execute the notebook at `path`; return it executed (the file is not touched)."""
+    nb = nbformat.read(path, as_version=4)
+    kernelspec = dict(nb.metadata.get("kernelspec", {}))
+    execute_notebook(nb, path.parent, timeout, path.name)
     # Keep the notebook's own kernel name; nbclient would record the test kernel's.
     nb.metadata["kernelspec"] = kernelspec
     return nb

@@ -1,4 +1,4 @@
-"""`make pdf`: PDF handouts of the decks, one page per slide, from reveal.js's
+"""`make pdf`: PDF handouts of the decks, a page per slide and per fragment step, from reveal.js's
 print view in headless Chromium (offline).
 
     python tools/pdf_slides.py [DECK.html ...]     (default: every deck in slides/)
