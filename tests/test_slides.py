@@ -9,6 +9,7 @@ few screenshots per deck under tests/screenshots/ for a person to look at.
 
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -110,3 +111,13 @@ def test_deck(browser, notebook):
     assert not errors, errors
     assert not requests, f"network requests: {requests}"
     page.close()
+
+
+def test_pdf_handout_has_a_page_per_slide(browser):
+    notebook = ROOT / "notebooks" / "07-what-next.ipynb"
+    deck = SLIDES / f"{notebook.stem}.html"
+    assert deck.is_file(), f"{deck.name} is missing: run `make slides`"
+    subprocess.run([sys.executable, ROOT / "tools" / "pdf_slides.py", deck], check=True, capture_output=True)
+    pdf = deck.with_suffix(".pdf").read_bytes()
+    assert pdf.startswith(b"%PDF")
+    assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == expected_slides(read(notebook))

@@ -1,4 +1,4 @@
-"""`make pdf`: PDF handouts of the decks, a page per slide and per fragment step, from reveal.js's
+"""`make pdf`: PDF handouts of the decks, one page per slide, from reveal.js's
 print view in headless Chromium (offline).
 
     python tools/pdf_slides.py [DECK.html ...]     (default: every deck in slides/)
@@ -24,7 +24,7 @@ def main(argv=None):
         with chromium() as browser:
             page = browser.new_page()
             for deck in decks:
-                page.goto(deck.as_uri() + "?print-pdf")
+                page.goto(deck.as_uri() + "?print-pdf&pdfSeparateFragments=false")
                 page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=15000)
                 page.wait_for_timeout(300)
                 target = deck.with_suffix(".pdf")
