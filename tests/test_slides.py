@@ -22,7 +22,7 @@ SHOTS = ROOT / "tests" / "screenshots"
 MACHINERY = ["#|", "nbval", "raises-exception", "from lecture import", "setup()", "NBVAL"]
 
 sys.path.insert(0, str(ROOT / "tools"))
-from browser import ARGS, NO_CHROMIUM, find_chromium  # noqa: E402
+from browser import NO_CHROMIUM, chromium, find_chromium  # noqa: E402
 
 
 def expected_slides(nb):
@@ -42,17 +42,12 @@ def expected_slides(nb):
 
 @pytest.fixture(scope="module")
 def browser():
-    chromium = find_chromium()
-    if chromium is None:
+    if find_chromium() is None:
         if os.environ.get("CI"):
             pytest.fail(NO_CHROMIUM)
         pytest.skip(NO_CHROMIUM)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 OVERFLOW_JS = """() => {
@@ -61,8 +56,8 @@ OVERFLOW_JS = """() => {
   const bad = [];
   if (s.scrollHeight > H + 2) bad.push(`content is ${s.scrollHeight}px tall, the slide ${H}px`);
   if (s.scrollWidth > W + 2) bad.push(`content is ${s.scrollWidth}px wide, the slide ${W}px`);
-  for (const pre of s.querySelectorAll('div.column')) {
-    if (pre.scrollWidth > pre.clientWidth + 2) bad.push('a column scrolls sideways');
+  for (const col of s.querySelectorAll('div.column')) {
+    if (col.scrollWidth > col.clientWidth + 2) bad.push('a column scrolls sideways');
   }
   return bad;
 }"""
@@ -82,7 +77,9 @@ def test_deck(browser, notebook):
     page.goto(deck.as_uri())
     page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=15000)
 
-    assert page.evaluate("Reveal.getTotalSlides()") == expected_slides(read(notebook))
+    nb = read(notebook)
+    total = page.evaluate("Reveal.getTotalSlides()")
+    assert total == expected_slides(nb)
 
     text = page.inner_text(".reveal .slides")
     for marker in MACHINERY:
@@ -91,12 +88,11 @@ def test_deck(browser, notebook):
     images = page.evaluate("""() => [...document.querySelectorAll('.reveal .slides img')].map(
         i => ({src: i.src.slice(0, 30), ok: i.complete && i.naturalWidth > 0}))""")
     assert all(i["ok"] for i in images), images
-    figures = sum("image/png" in o.get("data", {}) for c in read(notebook).cells
+    figures = sum("image/png" in o.get("data", {}) for c in nb.cells
                   if c.cell_type == "code" for o in c.get("outputs", []))
     assert len(images) == figures
 
     SHOTS.mkdir(exist_ok=True)
-    total = page.evaluate("Reveal.getTotalSlides()")
     overflow = {}
     for index in range(total):
         page.evaluate(f"(() => {{ const i = Reveal.getIndices(Reveal.getSlides()[{index}]); Reveal.slide(i.h, i.v); }})()")

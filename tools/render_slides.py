@@ -111,17 +111,19 @@ def notebook_markdown(nb, name):
     return front, "\n\n".join(parts) + "\n"
 
 
+def deck_meta(front, stem):
+    """Pandoc metadata for a deck, from the notebook's front matter."""
+    title = front.get("title", stem)
+    return {"title": title, "subtitle": front.get("subtitle", ""),
+            "author": front.get("author", ""), "pagetitle": title}
+
+
 def render(path, out_dir=SLIDES):
     if not (REVEAL / "dist" / "reveal.js").is_file():
         raise RenderError("reveal.js is missing: run `make slides` (it runs `npm ci` in slides/)")
     nb = nbformat.read(path, as_version=4)
     front, body = notebook_markdown(nb, path.name)
-    meta = {
-        "title": front.get("title", path.stem),
-        "subtitle": front.get("subtitle", ""),
-        "author": front.get("author", ""),
-        "pagetitle": front.get("title", path.stem),
-    }
+    meta = deck_meta(front, path.stem)
     target = out_dir / f"{path.stem}.html"
     with tempfile.TemporaryDirectory() as tmp:
         meta_file = Path(tmp) / "meta.json"
@@ -182,8 +184,7 @@ def main(argv=None):
         decks = []
         for path in paths:
             front, _ = notebook_markdown(nbformat.read(path, as_version=4), path.name)
-            decks.append((SLIDES / f"{path.stem}.html", {"title": front.get("title", path.stem),
-                                                          "subtitle": front.get("subtitle", "")}))
+            decks.append((SLIDES / f"{path.stem}.html", deck_meta(front, path.stem)))
         write_index(decks)
         return
     decks = []
