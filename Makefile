@@ -29,7 +29,7 @@ execute: $(STAMP)          ## re-execute every notebook in place after a deliber
 
 slides: $(STAMP)           ## the decks in slides/: Quarto where installed, else pandoc + reveal.js
 	@if command -v quarto >/dev/null 2>&1; then \
-	  quarto render && mv slides/notebooks/*.html slides/ && $(PY) tools/render_slides.py --index-only; \
+	  quarto render && mv slides/notebooks/*.html slides/ && rmdir slides/notebooks && $(PY) tools/render_slides.py --index-only; \
 	else \
 	  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || \
 	    { echo "make slides: needs Node.js and npm for reveal.js (install them, or Quarto)"; exit 1; }; \

@@ -28,14 +28,19 @@ def setup():
         import jax
         import matplotlib.pyplot as plt
         import numpy as np
+        import pandas as pd
     except ImportError as e:
         raise SetupError(
             f"This kernel ({sys.executable}) cannot import {e.name!r}. Run `make setup`, "
             f"then choose the kernel {KERNEL_NAME!r} (or start JupyterLab with `make lab`)."
         ) from None
 
-    # The slides print 5 significant digits and no scientific notation.
-    np.set_printoptions(precision=5, suppress=True)
+    # The slides print 5 significant digits, no scientific notation, and wrap
+    # arrays at 60 characters (8 of 0.1, 0.2, ... or 5 of 0.19867, ... a row).
+    np.set_printoptions(precision=5, suppress=True, linewidth=60)
+    # A DataFrame shows as its plain-text repr, as on the slides: an HTML table
+    # would make Quarto load require.js and jQuery from the network.
+    pd.set_option("display.notebook_repr_html", False)
     # SELU_np computes exp(x) on both branches of np.where, which overflows to
     # inf for large x before where() discards it; the slides show no warning.
     warnings.filterwarnings("ignore", "overflow encountered in exp", RuntimeWarning)
@@ -57,6 +62,11 @@ def setup():
     except ImportError:
         ip = None
     if ip is not None:
+        # An error shows as the slides show it, its one line `TypeError: ...`:
+        # no traceback frames, no paths of the machine that ran the notebook.
+        # (IPython's `%xmode minimal` and `%colors nocolor`, without their printout.)
+        ip.InteractiveTB.set_mode(mode="Minimal")
+        ip.colors = "nocolor"
         ip.run_line_magic("matplotlib", "inline")
         ip.run_line_magic("config", "InlineBackend.figure_formats = ['png']")
     plt.rcParams.update(

@@ -1,11 +1,12 @@
 """Notebook hygiene: what nbval cannot see by comparing outputs."""
 
 import re
+import sys
 
 import nbformat
 import pytest
 
-from helpers import NOTEBOOKS, ROOT, cell_text, code_cells, read, tags
+from helpers import NOTEBOOKS, ROOT, cell_text, code_cells, output_text, read, tags
 
 IDS = [p.name for p in NOTEBOOKS]
 KERNEL = "sta663-jax"
@@ -57,6 +58,32 @@ def test_no_warning_in_stored_outputs(path):
         assert not re.search(r"Warning\b", text), f"code cell {i} stores a warning:\n{text}"
         assert not any(o.output_type == "stream" and o.name == "stderr" for o in cell.outputs), \
             f"code cell {i} stores stderr output"
+
+
+# Where the machine that executed a notebook keeps Python and the project.
+ENVIRONMENT_PATHS = ["site-packages", ".venv", sys.prefix, str(ROOT)]
+SHOWN_MIME_TYPES = {"text/plain", "image/png"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_outputs_show_what_the_slides_show(path):
+    """Stored outputs that Quarto, the fallback renderer, JupyterLab and GitHub all
+    show as the lecture does: an error as its own line(s), with no traceback frame;
+    plain text and PNG only (an HTML output makes Quarto load scripts from the
+    network); no `#|` line, no colour codes, no path into the environment."""
+    for i, cell in enumerate(code_cells(read(path))):
+        for out in cell.outputs:
+            where = f"code cell {i}"
+            if out.output_type == "error":
+                assert out.traceback == [f"{out.ename}: {out.evalue}\n"], \
+                    f"{where} stores a traceback, not just its error line (the shared setup's xmode)"
+            if out.output_type in ("display_data", "execute_result"):
+                assert set(out.data) <= SHOWN_MIME_TYPES, f"{where} stores {sorted(out.data)}"
+            text = output_text(out) + "".join(out.get("traceback", []))
+            assert "#|" not in text, f"{where} shows a `#|` line"
+            assert "\x1b[" not in text, f"{where} stores terminal colour codes"
+            for place in ENVIRONMENT_PATHS:
+                assert place not in text, f"{where} shows a path of the machine that ran it ({place})"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

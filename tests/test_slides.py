@@ -50,7 +50,9 @@ def browser():
         yield b
 
 
-OVERFLOW_JS = """() => {
+# What a person sees on the current slide that is wrong. Runs on Quarto's decks
+# and the fallback's alike: it looks at rendered boxes, not at either's markup.
+LAYOUT_JS = """() => {
   const H = Reveal.getConfig().height, W = Reveal.getConfig().width;
   const s = Reveal.getCurrentSlide();
   const bad = [];
@@ -58,6 +60,43 @@ OVERFLOW_JS = """() => {
   if (s.scrollWidth > W + 2) bad.push(`content is ${s.scrollWidth}px wide, the slide ${W}px`);
   for (const col of s.querySelectorAll('div.column')) {
     if (col.scrollWidth > col.clientWidth + 2) bad.push('a column scrolls sideways');
+  }
+
+  const shown = e => {
+    const r = e.getBoundingClientRect(), st = getComputedStyle(e);
+    return r.width > 0 && r.height > 0 && st.visibility !== 'hidden' && st.display !== 'none'
+      && parseFloat(st.opacity) > 0;
+  };
+  const label = e => `${e.tagName.toLowerCase()}${e.className ? '.' + String(e.className).trim().split(/\\s+/).join('.') : ''}`
+    + ` "${(e.innerText || e.alt || '').trim().slice(0, 40)}"`;
+
+  // Code and output: every line fits its box, so none wraps, is cut or scrolls
+  // sideways. An error message is prose: it may wrap, but only between words.
+  for (const pre of [...s.querySelectorAll('pre')].filter(shown)) {
+    const prose = !!pre.closest('.cell-output-error');
+    const boxes = [pre, ...pre.querySelectorAll(':scope > code')];
+    const saved = boxes.map(b => [b.style.whiteSpace, b.style.overflowWrap, b.style.wordBreak]);
+    boxes.forEach(b => { b.style.whiteSpace = prose ? 'pre-wrap' : 'pre';
+                         b.style.overflowWrap = 'normal'; b.style.wordBreak = 'normal'; });
+    const wide = boxes.find(b => b.scrollWidth > b.clientWidth + 1);
+    if (wide) bad.push(`a line is ${wide.scrollWidth}px wide in a ${wide.clientWidth}px box: ${label(pre)}`);
+    boxes.forEach((b, i) => { [b.style.whiteSpace, b.style.overflowWrap, b.style.wordBreak] = saved[i]; });
+    const tall = boxes.find(b => b.scrollHeight > b.clientHeight + 1);
+    if (tall) bad.push(`a block is cut: ${tall.scrollHeight}px of text in ${tall.clientHeight}px: ${label(pre)}`);
+  }
+
+  // No two visible blocks overlap: headings, text, lists, code, figures, tables,
+  // asides, and the deck's footer and slide number.
+  const BLOCKS = 'h1, h2, h3, p, ul, ol, blockquote, pre, img, table, figure, aside, .aside';
+  const found = [...s.querySelectorAll(BLOCKS),
+                 ...document.querySelectorAll('.reveal .footer, .reveal .slide-number')].filter(shown);
+  const blocks = found.filter(e => !found.some(o => o !== e && o.contains(e)));
+  const boxes = blocks.map(e => e.getBoundingClientRect());
+  for (let i = 0; i < blocks.length; i++) for (let j = i + 1; j < blocks.length; j++) {
+    const a = boxes[i], b = boxes[j];
+    const x = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+    const y = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+    if (x > 2 && y > 2) bad.push(`${label(blocks[i])} overlaps ${label(blocks[j])}`);
   }
   return bad;
 }"""
@@ -69,13 +108,17 @@ def test_deck(browser, notebook):
     assert deck.is_file(), f"{deck.name} is missing: run `make slides`"
     assert deck.stat().st_mtime >= notebook.stat().st_mtime, f"{deck.name} is older than its notebook: run `make slides`"
 
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page = browser.new_page()
     errors, requests = [], []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:", "blob:")) else None)
     page.goto(deck.as_uri())
     page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=15000)
+    # A full screen of the deck's own shape, as on a projector: the slide fills
+    # it, and the slide number sits in the slide's corner.
+    page.set_viewport_size(page.evaluate("(({width, height}) => ({width, height}))(Reveal.getConfig())"))
+    page.evaluate("Reveal.layout()")
 
     nb = read(notebook)
     total = page.evaluate("Reveal.getTotalSlides()")
@@ -98,11 +141,11 @@ def test_deck(browser, notebook):
         page.evaluate(f"(() => {{ const i = Reveal.getIndices(Reveal.getSlides()[{index}]); Reveal.slide(i.h, i.v); }})()")
         page.evaluate("Reveal.getCurrentSlide().querySelectorAll('.fragment').forEach(f => f.classList.add('visible'))")
         page.wait_for_timeout(50)
-        if problems := page.evaluate(OVERFLOW_JS):
+        if problems := page.evaluate(LAYOUT_JS):
             overflow[index + 1] = problems
         if index in (0, 2, 4, total - 1) or problems:
             page.screenshot(path=str(SHOTS / f"{notebook.stem}-{index + 1:02d}.png"))
-    assert not overflow, f"slides overflow: {overflow}"
+    assert not overflow, f"slides with layout problems: {overflow}"
 
     assert not errors, errors
     assert not requests, f"network requests: {requests}"

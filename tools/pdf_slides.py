@@ -29,7 +29,10 @@ def main(argv=None):
                 page.wait_for_timeout(300)
                 target = deck.with_suffix(".pdf")
                 partial = target.with_name(f".{target.name}.part")
-                page.pdf(path=str(partial), width="1050px", height="700px", print_background=True)
+                # The page is the deck's own slide size (from _quarto.yml, in the deck).
+                size = page.evaluate("(({width, height}) => ({width, height}))(Reveal.getConfig())")
+                page.pdf(path=str(partial), width=f"{size['width']}px", height=f"{size['height']}px",
+                         print_background=True)
                 os.replace(partial, target)
                 print(f"wrote {target.relative_to(ROOT)}")
     except RuntimeError as e:

@@ -12,6 +12,8 @@ they use, so that both paths show the same slides:
   fragments, `::: aside` and `{.smaller}` slides (the last two styled by
   slides/theme.css, which Quarto uses too).
 
+The deck options (size, theme, CSS, slide numbers, highlighting ...) come from
+`format: revealjs:` in _quarto.yml, the one slide configuration of the project.
 Pandoc comes from the pypandoc-binary wheel and reveal.js from npm
 (slides/package-lock.json); pandoc inlines everything (`--embed-resources`),
 so a deck opens from the file system with no network.
@@ -36,7 +38,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 SLIDES = ROOT / "slides"
 REVEAL = SLIDES / "node_modules" / "reveal.js"
-THEME_CSS = SLIDES / "theme.css"
+QUARTO_YML = ROOT / "_quarto.yml"
+# _quarto.yml's revealjs options that are reveal.js settings, passed to pandoc's
+# template as variables (kebab-case there, camelCase in reveal.js).
+REVEAL_SETTINGS = ["theme", "slide-number", "transition", "navigation-mode", "hash", "center", "width", "height"]
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*?)\s*$")
 
@@ -118,6 +123,28 @@ def deck_meta(front, stem):
             "author": front.get("author", ""), "pagetitle": title}
 
 
+def revealjs_options(config=QUARTO_YML):
+    """`format: revealjs:` of _quarto.yml: the deck options both renderers use."""
+    try:
+        return yaml.safe_load(config.read_text())["format"]["revealjs"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as e:
+        raise RenderError(f"{config.name} has no readable `format: revealjs:` section ({e})") from None
+
+
+def pandoc_options(options):
+    """Pandoc's command-line options for the revealjs options of _quarto.yml."""
+    def variable(key):
+        name = re.sub(r"-(\w)", lambda m: m.group(1).upper(), key)
+        value = options[key]
+        return f"--variable={name}={str(value).lower() if isinstance(value, bool) else value}"
+
+    args = [variable(key) for key in REVEAL_SETTINGS if key in options]
+    args += [f"--css={options['css']}"] if "css" in options else []
+    args += [f"--syntax-highlighting={options['highlight-style']}"] if "highlight-style" in options else []
+    args += ["--embed-resources"] if options.get("embed-resources") else []
+    return args
+
+
 def render(path, out_dir=SLIDES):
     if not (REVEAL / "dist" / "reveal.js").is_file():
         raise RenderError("reveal.js is missing: run `make slides` (it runs `npm ci` in slides/)")
@@ -131,12 +158,9 @@ def render(path, out_dir=SLIDES):
         partial = out_dir / f".{path.stem}.html.part"
         cmd = [
             pandoc_path(), "--from=markdown-implicit_figures", "--to=revealjs", "--standalone",
-            "--embed-resources", "--slide-level=2", f"--metadata-file={meta_file}",
-            f"--variable=revealjs-url={os.path.relpath(REVEAL, ROOT)}", "--variable=theme=white",
-            "--variable=slideNumber=true", "--variable=transition=none", "--variable=navigationMode=linear",
-            "--variable=hash=true", "--variable=center=false", "--variable=width=1050",
-            "--variable=height=700", f"--css={os.path.relpath(THEME_CSS, ROOT)}",
-            "--syntax-highlighting=pygments", f"--output={partial}",
+            "--slide-level=2", f"--metadata-file={meta_file}",
+            f"--variable=revealjs-url={os.path.relpath(REVEAL, ROOT)}",
+            *pandoc_options(revealjs_options()), f"--output={partial}",
         ]
         result = subprocess.run(cmd, input=body, text=True, capture_output=True, cwd=ROOT)
         if result.returncode != 0:
