@@ -4,11 +4,15 @@ Every notebook starts with one hidden cell, ``from lecture import setup; setup()
 so that print options, JAX flags and the figure style live here and nowhere else.
 """
 
+import contextlib
+import json
 import sys
+import types
 import warnings
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+NOTEBOOKS_DIR = Path(__file__).resolve().parent
+DATA_DIR = NOTEBOOKS_DIR.parent / "data"
 RIDGE_CSV = DATA_DIR / "ridge.csv"
 RIDGE_COLUMNS = ["y", "x1", "x2", "x3", "x4", "x5"]
 RIDGE_LEVELS = {"A", "B", "C", "D"}
@@ -53,6 +57,8 @@ def setup():
     # Full float32 matmuls everywhere: recent GPUs would otherwise use TF32 and
     # print other digits than the CPU.
     jax.config.update("jax_default_matmul_precision", "highest")
+    # Jaxprs print as plain text: terminal colour codes would show on slides.
+    jax.config.update("jax_pprint_use_color", False)
 
     # Figures: PNG (nbval does not compare PNG bytes), sized for a slide.
     try:
@@ -85,6 +91,35 @@ def setup():
 
 def is_setup():
     return _setup_done
+
+
+# -- the lecture's own code, for the notebooks beyond it ----------------------
+# A cell tagged EXPORT_TAG holds a definition of the lecture (SELU, the losses and
+# fits, init_params, the MLP model and its data). Later notebooks, the scripts and
+# the benchmark run those very cells (in the spirit of d2l's `#@save`) instead of
+# a copy that could drift from what the slides show.
+
+EXPORT_TAG = "export"
+
+
+def lecture_code(notebook, notebooks_dir=NOTEBOOKS_DIR):
+    """Run the setup cell and the cells tagged `export` of `notebook` (e.g.
+    "06-pytrees-mlp") in a fresh namespace, in the notebook's own folder, and
+    return that namespace: `mlp = lecture_code("06-pytrees-mlp"); mlp.model`."""
+    path = Path(notebooks_dir) / f"{notebook}.ipynb"
+    try:
+        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    except (OSError, ValueError, KeyError) as e:
+        raise SetupError(f"cannot read the lecture's code from {path} ({e})") from None
+    exported = [c for c in cells[1:] if EXPORT_TAG in c.get("metadata", {}).get("tags", [])]
+    if not cells or not exported:
+        raise SetupError(f"{path.name} has no cells tagged {EXPORT_TAG!r}")
+    namespace = {"__name__": f"lecture_code[{notebook}]"}
+    with contextlib.chdir(path.parent):
+        for cell in [cells[0], *exported]:
+            source = "".join(cell["source"])
+            exec(compile(source, f"{path.name}, cell {cell.get('id')}", "exec"), namespace)
+    return types.SimpleNamespace(**{k: v for k, v in namespace.items() if not k.startswith("__")})
 
 
 def read_ridge_csv(path=RIDGE_CSV):

@@ -1,5 +1,6 @@
 """Small helpers shared by the project's tests."""
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -41,3 +42,18 @@ def find_cell(nb, source):
         found = [c for c in found if c.source == source or c.source.endswith("\n" + source)]
     assert len(found) == 1, f"{len(found)} cells contain {source!r}"
     return found[0]
+
+
+def headings(nb):
+    """The `#` and `##` heading lines of the notebook's markdown (outside code
+    fences): one slide each."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            in_fence = False
+            for line in cell.source.splitlines():
+                if line.startswith("```"):
+                    in_fence = not in_fence
+                elif not in_fence and re.match(r"^#{1,2} ", line):
+                    found.append(line)
+    return found

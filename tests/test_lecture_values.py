@@ -24,11 +24,16 @@ EXPECTED = {
         ("new_key2, sub_key2", "new_key2: [2113592192 1902136347]\nsub_key2: [603280156 445306386]"),
         ("num=3", "[Array([1047329699,  140093922], dtype=uint32),\n Array([2907975018, 3484112841], dtype=uint32)]"),
         ("threefry_partitionable(False)", "[-0.01978 -0.0731  -1.07825]"),
+        # Beyond the slides: a typed key draws the lecture's numbers; reusing one is caught.
+        ("jax.random.normal(typed_key)", "Array(-0.5402, dtype=float32)"),
+        ("jax.random.normal(typed_key, shape=(3,))", "Array([-0.01978, -0.0731 , -1.07825], dtype=float32)"),
+        ("a = jax.random.normal(typed_key)", "KeyReuseError: Previously-consumed key"),
     ],
     "03-performance-jit": [
         ("SELU_np_jit(x)", "TracerArrayConversionError: The numpy.ndarray conversion method __array__() was called on traced array"),
         ("x_np.shape", "(1000, 1000)"),
         ("x_jnp.shape", "(1000, 1000)"),
+        ("jax.make_jaxpr(SELU_jnp)(x)", "{ lambda ; a:f32[1000000]. let"),
     ],
     "04-autograd-vmap": [
         ("f(3.)", "9.0"),

@@ -6,9 +6,10 @@ import sys
 import nbformat
 import pytest
 
-from helpers import NOTEBOOKS, ROOT, cell_text, code_cells, output_text, read, tags
+from helpers import NOTEBOOKS, ROOT, cell_text, code_cells, headings, output_text, read, tags
 
 IDS = [p.name for p in NOTEBOOKS]
+LECTURE_NOTEBOOKS = 7  # 01-07 are the lecture's own decks; later ones go beyond it
 KERNEL = "sta663-jax"
 SETUP_SOURCE = "from lecture import setup\nsetup()"
 
@@ -16,7 +17,16 @@ SETUP_SOURCE = "from lecture import setup\nsetup()"
 def test_notebooks_are_numbered_in_lecture_order():
     names = [p.stem for p in NOTEBOOKS]
     assert [n[:2] for n in names] == [f"{i:02d}" for i in range(1, len(names) + 1)]
-    assert len(names) == 7
+    assert names[LECTURE_NOTEBOOKS - 1] == "07-what-next", "the lecture's own decks are 01-07"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS[LECTURE_NOTEBOOKS:], ids=IDS[LECTURE_NOTEBOOKS:])
+def test_notebooks_beyond_the_lecture_say_so_on_every_slide(path):
+    nb = read(path)
+    assert "Beyond the slides" in nb.cells[0].source, "say so in the front matter's subtitle"
+    slides = [h for h in headings(nb) if h.startswith("## ")]
+    assert slides and all(re.search(r"\{[^}]*\.beyond\b", h) for h in slides), \
+        "every slide of a notebook beyond the lecture carries {.beyond}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

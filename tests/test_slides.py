@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import NOTEBOOKS, ROOT, read
+from helpers import NOTEBOOKS, ROOT, headings, read
 
 SLIDES = ROOT / "slides"
 SHOTS = ROOT / "tests" / "screenshots"
@@ -27,17 +27,7 @@ from browser import NO_CHROMIUM, chromium, find_chromium  # noqa: E402
 
 def expected_slides(nb):
     """The title slide, plus one slide per `#` or `##` heading of the notebook's markdown."""
-    count = 1
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        in_fence = False
-        for line in cell.source.splitlines():
-            if line.startswith("```"):
-                in_fence = not in_fence
-            elif not in_fence and re.match(r"^#{1,2} ", line):
-                count += 1
-    return count
+    return 1 + len(headings(nb))
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +113,11 @@ def test_deck(browser, notebook):
     nb = read(notebook)
     total = page.evaluate("Reveal.getTotalSlides()")
     assert total == expected_slides(nb)
+
+    # Every `{.beyond}` heading reached its slide, which shows the badge.
+    badges = page.evaluate("""() => [...document.querySelectorAll('.reveal .slides section.beyond > h2')]
+        .map(h => getComputedStyle(h, '::after').content)""")
+    assert badges == ['"Beyond the slides"'] * sum(bool(re.search(r"\{[^}]*\.beyond\b", h)) for h in headings(nb))
 
     text = page.inner_text(".reveal .slides")
     for marker in MACHINERY:

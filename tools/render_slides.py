@@ -44,6 +44,7 @@ QUARTO_YML = ROOT / "_quarto.yml"
 REVEAL_SETTINGS = ["theme", "slide-number", "transition", "navigation-mode", "hash", "center", "width", "height"]
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*?)\s*$")
+NOTEBOOK_LINK = re.compile(r"\]\((\d\d-[\w-]+)\.ipynb\)")
 
 
 class RenderError(RuntimeError):
@@ -101,7 +102,8 @@ def notebook_markdown(nb, name):
         if cell.cell_type == "raw" and i == 0 and cell.source.startswith("---"):
             front = yaml.safe_load(cell.source.strip().strip("-")) or {}
         elif cell.cell_type == "markdown":
-            parts.append(cell.source)
+            # A link to another notebook leads to its deck, as Quarto rewrites it.
+            parts.append(NOTEBOOK_LINK.sub(r"](\1.html)", cell.source))
         elif cell.cell_type == "code":
             options, code = cell_options(cell.source)
             if options.get("include") is False:
