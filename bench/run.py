@@ -4,14 +4,21 @@ Every comparison of the lecture runs in one process on the current JAX backend:
 1000x1000 matmul and `3*x + x` (NumPy, JAX, JAX with `block_until_ready`), SELU on
 1e6 values (NumPy, JAX eager, JAX jit), `fit_simple` eager against jitted, the
 compile time of the unrolled jitted fit against a `lax.scan` fit, and the MLP's
-1000 steps. The first call (warm-up, compilation) is timed apart from the steady
-state; each steady-state figure is the median time per call over repeats, with
-the interquartile range as its spread.
+1000 steps three ways: the lecture's Python loop over its jitted step, one
+`lax.scan` program, and that program data-parallel over 8 devices (timed in a
+process of its own, which must set its device count before JAX starts). The first
+call (warm-up, compilation) is timed apart from the steady state; each
+steady-state figure is the median time per call over repeats, with the
+interquartile range as its spread.
+
+What is timed is the lecture's own code: SELU, the losses and fits, the MLP and
+its data come from the notebooks' cells tagged `export` (`lecture.lecture_code`),
+so the benchmark follows any change to them.
 
 Writes bench/results/<backend>.json and .png, prints a table with the lecture's
 own figures beside ours, and checks the bars (exit status 1 if one is missed).
 
-    python bench/run.py [--tiny] [--out DIR] [--no-check]
+    python bench/run.py [--tiny] [--out DIR] [--no-check] [--notebooks DIR]
 """
 
 import argparse
@@ -19,15 +26,17 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "notebooks"))
+NOTEBOOKS = ROOT / "notebooks"
+sys.path.insert(0, str(NOTEBOOKS))
+DATA_PARALLEL_DEVICES = 8
 
 # The slides' own timings (seconds per call), from the lecture's machine.
 LECTURE = {
@@ -43,6 +52,8 @@ SPEEDUPS = {
     "selu_jit_vs_numpy": ("selu_numpy", "selu_jax_jit"),
     "selu_jit_vs_eager": ("selu_jax_eager", "selu_jax_jit"),
     "fit_jit_vs_eager": ("fit_eager", "fit_jit_block"),
+    "mlp_scan_vs_loop": ("mlp_fit", "mlp_scan"),
+    "mlp_data_parallel_vs_loop": ("mlp_fit", "mlp_data_parallel"),
 }
 BARS = {"fit_jit_vs_eager": 500, "selu_jit_vs_numpy": 10, "matmul_jax_vs_numpy": 0.8,
         "scan_compile_vs_unrolled": 10}
@@ -83,6 +94,41 @@ def timed(fn):
     return time.perf_counter() - t0
 
 
+def mlp_scan_fit(jax, m, n):
+    """The lecture's MLP step, `n` times as one jitted lax.scan."""
+    return jax.jit(lambda params, x, y: jax.lax.scan(lambda p, _: (m.step(p, x, y), None), params, length=n)[0])
+
+
+def data_parallel(tiny, notebooks):
+    """Time the scan fit data-parallel, in a process of its own: the device count
+    must be set before JAX starts, and the other measurements use one device."""
+    cmd = [sys.executable, __file__, "--data-parallel-only", "--notebooks", str(notebooks)] + (["--tiny"] if tiny else [])
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"the data-parallel measurement failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def run_data_parallel(tiny, notebooks):
+    """In its own process: the MLP's scan fit over DATA_PARALLEL_DEVICES CPU devices
+    (or the accelerators present), batch split, parameters replicated."""
+    import jax
+
+    jax.config.update("jax_num_cpu_devices", DATA_PARALLEL_DEVICES)
+    from jax.sharding import NamedSharding, PartitionSpec as P
+
+    from lecture import lecture_code
+
+    mlp = lecture_code("06-pytrees-mlp", notebooks)
+    mesh = jax.make_mesh((jax.device_count(),), ("data",))
+    x, y = jax.device_put((mlp.x, mlp.y), NamedSharding(mesh, P("data")))
+    params = jax.device_put(mlp.params, NamedSharding(mesh, P()))
+    n = 10 if tiny else 1000
+    fit = mlp_scan_fit(jax, mlp.model(), n)
+    timing = measure(lambda: jax.block_until_ready(fit(params, x, y)), *((3, 0.005) if tiny else (7, 0.2)))
+    return timing | {"devices": jax.device_count()}
+
+
 def peak_gflops():
     """Cores x clock x single-precision FLOPs per cycle, as far as /proc/cpuinfo tells."""
     info = {"cores": os.cpu_count(), "model": platform.processor() or platform.machine()}
@@ -113,14 +159,17 @@ def peak_gflops():
     return info
 
 
-def run(tiny=False):
+def run(tiny=False, notebooks=NOTEBOOKS):
     import jax
 
-    from lecture import read_ridge_csv, setup
+    from lecture import lecture_code
 
-    setup()  # the notebooks' settings: legacy PRNG, highest matmul precision
+    # The lecture's own code, run from its notebooks' cells tagged `export` (each
+    # runs the notebook's setup first: legacy PRNG, highest matmul precision).
+    selu = lecture_code("03-performance-jit", notebooks)  # SELU_np, SELU_jnp
+    reg = lecture_code("05-regression", notebooks)        # X, y, b, reg_loss, fit_simple, fit_jit, fit_scan
+    mlp = lecture_code("06-pytrees-mlp", notebooks)       # model, params, x, y
     import jax.numpy as jnp
-    import pandas as pd
 
     backend = jax.default_backend()
     repeats, min_time = (3, 0.005) if tiny else (7, 0.2)
@@ -143,88 +192,44 @@ def run(tiny=False):
     bench("add_jax", lambda: 3 * x_jnp + x_jnp, "3*x + x, JAX")
     bench("add_jax_block", lambda: (3 * x_jnp + x_jnp).block_until_ready(), "3*x + x, JAX, block_until_ready")
 
-    def selu_np(x, a=1.67, l=1.05):
-        return l * np.where(x > 0, x, a * np.exp(x) - a)
-
-    def selu_jnp(x, a=1.67, l=1.05):
-        return l * jnp.where(x > 0, x, a * jnp.exp(x) - a)
-
     x = np.arange(float(n_selu))
-    with np.errstate(over="ignore"):
-        bench("selu_numpy", lambda: selu_np(x), f"SELU on {n_selu:g} values, NumPy")
+    bench("selu_numpy", lambda: selu.SELU_np(x), f"SELU on {n_selu:g} values, NumPy")
     xj = jnp.arange(float(n_selu))
-    bench("selu_jax_eager", lambda: selu_jnp(xj).block_until_ready(), f"SELU on {n_selu:g} values, JAX eager")
-    selu_jit = jax.jit(selu_jnp)
+    bench("selu_jax_eager", lambda: selu.SELU_jnp(xj).block_until_ready(), f"SELU on {n_selu:g} values, JAX eager")
+    selu_jit = jax.jit(selu.SELU_jnp)
     bench("selu_jax_jit", lambda: selu_jit(xj).block_until_ready(), f"SELU on {n_selu:g} values, JAX jit")
 
     # The regression example: fit_simple eager and jitted, and the scan fit.
-    d = read_ridge_csv()
-    X = jnp.array(pd.get_dummies(d.drop("y", axis=1)).to_numpy(dtype=np.float32))
-    y = jnp.array(d.y.to_numpy(dtype=np.float32))
-
-    def reg_loss(b, lam=0.0):
-        return jnp.mean((y - (X @ b).squeeze()) ** 2)
-
-    def fit_simple(b, loss, lam=0.0, n=n_fit, lr=0.01):
-        grad = jax.grad(loss)
-        for _ in range(n):
-            b -= lr * grad(b, lam)
-        return b
-
-    def fit_scan(b, loss, lam=0.0, n=n_fit, lr=0.01):
-        val_grad = jax.value_and_grad(loss)
-
-        def step(b, _):
-            val, g = val_grad(b, lam)
-            return b - lr * g, val
-
-        return jax.lax.scan(step, b, length=n)
-
-    b = jax.random.normal(key, (X.shape[1], 1))
-    fit_jit = jax.jit(fit_simple, static_argnames=["loss", "lam", "n"])
+    b, loss = reg.b, reg.reg_loss
     progress(f"compiling fit_simple unrolled over {n_fit} steps ...")
-    compile_s["fit_unrolled"] = timed(lambda: fit_jit.lower(b, reg_loss).compile())
+    compile_s["fit_unrolled"] = timed(lambda: reg.fit_jit.lower(b, loss, n=n_fit).compile())
     progress(f"compiling fit_scan over {n_fit} steps ...")
-    compile_s["fit_scan"] = timed(lambda: jax.jit(fit_scan, static_argnames=["loss", "n"]).lower(b, reg_loss).compile())
+    compile_s["fit_scan"] = timed(lambda: reg.fit_scan_jit.lower(b, loss, n=n_fit).compile())
     progress(f"compile: unrolled {compile_s['fit_unrolled']:.2f} s, scan {compile_s['fit_scan']:.3f} s")
-    bench("fit_eager", lambda: fit_simple(b, reg_loss).block_until_ready(), f"fit_simple eager, {n_fit} steps")
-    bench("fit_jit", lambda: fit_jit(b, reg_loss), f"fit_simple jitted, {n_fit} steps")
-    bench("fit_jit_block", lambda: fit_jit(b, reg_loss).block_until_ready(), f"fit_simple jitted, {n_fit} steps, block_until_ready")
-    scan_jit = jax.jit(fit_scan, static_argnames=["loss", "n"])
-    bench("fit_scan_block", lambda: jax.block_until_ready(scan_jit(b, reg_loss)), f"fit_scan jitted, {n_fit} steps, block_until_ready")
+    bench("fit_eager", lambda: reg.fit_simple(b, loss, n=n_fit).block_until_ready(), f"fit_simple eager, {n_fit} steps")
+    bench("fit_jit", lambda: reg.fit_jit(b, loss, n=n_fit), f"fit_simple jitted, {n_fit} steps")
+    bench("fit_jit_block", lambda: reg.fit_jit(b, loss, n=n_fit).block_until_ready(),
+          f"fit_simple jitted, {n_fit} steps, block_until_ready")
+    bench("fit_scan_block", lambda: jax.block_until_ready(reg.fit_scan_jit(b, loss, n=n_fit)),
+          f"fit_scan jitted, {n_fit} steps, block_until_ready")
 
-    # The MLP: 1000 jitted steps of the pytree model.
-    def init_params(widths, key):
-        params = []
-        for n_in, n_out in zip(widths[:-1], widths[1:]):
-            key, new_key = jax.random.split(key)
-            params.append(dict(W=jax.random.normal(new_key, (n_in, n_out)) * np.sqrt(2 / n_in),
-                               b=jnp.ones((n_out,))))
-        return params
-
-    def forward(params, x):
-        *hidden, last = params
-        for layer in hidden:
-            x = jax.nn.relu(x @ layer["W"] + layer["b"])
-        return x @ last["W"] + last["b"]
-
-    @partial(jax.jit, static_argnames=["lr"])
-    def step(params, x, y, lr=0.0001):
-        grads = jax.grad(lambda p: jnp.mean((forward(p, x) - y) ** 2))(params)
-        return jax.tree.map(lambda p, g: p - lr * g, params, grads)
-
-    def mlp_fit(params, x, y):
-        for _ in range(n_mlp):
-            params = step(params, x, y)
-        return jax.block_until_ready(params)
-
-    params = init_params([1, 128, 128, 1], key)
-    xm = jax.random.uniform(jax.random.PRNGKey(12345), (128, 1), minval=-1.0, maxval=1.0)
-    bench("mlp_fit", lambda: mlp_fit(params, xm, xm**2), f"MLP, {n_mlp} steps")
+    # The MLP's steps: the lecture's Python loop over its jitted step, the same
+    # steps as one lax.scan program, and that program data-parallel over 8 devices.
+    m = mlp.model()
+    bench("mlp_fit", lambda: jax.block_until_ready(m.fit(mlp.params, mlp.x, mlp.y, n=n_mlp)),
+          f"MLP, {n_mlp} steps, the lecture's loop")
+    scan_fit = mlp_scan_fit(jax, m, n_mlp)
+    bench("mlp_scan", lambda: jax.block_until_ready(scan_fit(mlp.params, mlp.x, mlp.y)),
+          f"MLP, {n_mlp} steps, one lax.scan")
+    progress(f"MLP, {n_mlp} steps, one lax.scan data-parallel over {DATA_PARALLEL_DEVICES} devices "
+             "(its own process) ...")
+    results["mlp_data_parallel"] = data_parallel(tiny, notebooks)
+    progress(f"... {results['mlp_data_parallel']['median_s'] * 1e3:.3f} ms per call on "
+             f"{results['mlp_data_parallel']['devices']} devices")
 
     speedups = {k: results[a]["median_s"] / results[b]["median_s"] for k, (a, b) in SPEEDUPS.items()}
     speedups["scan_compile_vs_unrolled"] = compile_s["fit_unrolled"] / compile_s["fit_scan"]
-    lecture_speedups = {k: LECTURE[a] / LECTURE[b] for k, (a, b) in SPEEDUPS.items()}
+    lecture_speedups = {k: LECTURE[a] / LECTURE[b] for k, (a, b) in SPEEDUPS.items() if a in LECTURE and b in LECTURE}
     cpu = peak_gflops()
     flop = 2 * size**3
     gflops = {k: flop / results[k]["median_s"] / 1e9 for k in ("matmul_numpy", "matmul_jax_block")}
@@ -257,7 +262,7 @@ def table(report):
     for name, s in report["speedups"].items():
         lec = report["lecture_speedups"].get(name)
         bar = report["bars"].get(name)
-        lines.append(f"{name:<28}{s:>10.2f}{lec if lec is None else round(lec, 2)!s:>10}"
+        lines.append(f"{name:<28}{s:>10.2f}{'-' if lec is None else round(lec, 2)!s:>10}"
                      f"{'-' if lec is None else f'{s / lec:.2f}':>14}{'' if bar is None else f'>= {bar:g}':>8}")
     m, g = report["machine"], report["matmul_gflops"]
     peak = m.get("peak_gflops")
@@ -305,9 +310,14 @@ def main(argv=None):
     parser.add_argument("--tiny", action="store_true", help="tiny sizes and few repeats (for the test suite)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--no-check", action="store_true", help="report the bars without failing on them")
+    parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="where the lecture's code is read from")
+    parser.add_argument("--data-parallel-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.data_parallel_only:  # the child process of data_parallel()
+        print(json.dumps(run_data_parallel(args.tiny, args.notebooks)))
+        return 0
     started = time.perf_counter()
-    report = run(tiny=args.tiny)
+    report = run(tiny=args.tiny, notebooks=args.notebooks)
     report["wall_s"] = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / report["backend"]
