@@ -128,9 +128,17 @@ def test_figures_are_stored_as_png(path):
             assert "image/svg+xml" not in o.get("data", {})
 
 
-def test_lock_pins_every_package():
-    lines = [l for l in (ROOT / "requirements.txt").read_text().splitlines() if l and not l.startswith("#")]
-    assert all(re.match(r"^[A-Za-z0-9_.-]+==\S+$", l) for l in lines), "every line must pin with =="
-    names = {l.split("==")[0].lower() for l in lines}
-    assert {"jax", "jaxlib", "numpy", "pandas", "matplotlib", "scikit-learn", "nbval"} <= names
+def test_lock_pins_every_package_with_hashes():
+    """requirements.txt as pip-compile writes it: each package pinned with ==, the
+    hashes of its distributions on the lines below, and why it is there (`# via`)."""
+    text = (ROOT / "requirements.txt").read_text()
+    blocks = re.findall(r"^(\S[^\n]*)\n((?:[ \t]+[^\n]*\n?)*)", text, re.M)
+    pins = [(line, rest) for line, rest in blocks if not line.startswith("#")]
+    assert pins and all(re.match(r"^[a-z0-9_.-]+==[^\s\\]+ \\$", line) for line, _ in pins), \
+        "every package pinned with ==, by `make lock`"
+    assert all("--hash=sha256:" in rest and "# via" in rest for _, rest in pins), \
+        "every pin carries its hashes and the reason it is there"
+    names = {line.split("==")[0] for line, _ in pins}
+    assert {"jax", "jaxlib", "numpy", "pandas", "matplotlib", "scikit-learn", "nbval",
+            "optax", "flax", "equinox", "blackjax"} <= names
     assert "quarto-cli" not in names

@@ -1,31 +1,36 @@
-"""`make lock`: compile requirements.txt (every version, transitive ones too) from
-requirements.in, in a throw-away virtual environment, so the lock holds exactly
-what the direct dependencies pull in today. Review the diff, then `make setup`,
-`make execute` and `make test`: a new JAX can change stored outputs.
+"""`make lock`: compile requirements.txt from requirements.in with pip-tools.
+
+pip-compile resolves every package, transitive ones too, records why each pin is
+there (`# via`) and the hashes of its distributions; `make setup` installs with
+those hashes checked. Pins already in requirements.txt are kept where they still
+fit, so adding a package does not move the others (`make lock UPGRADE=1` moves
+everything to the newest versions). pip-tools runs in a throw-away virtual
+environment of this Python, so it is not part of the lock. Review the diff, then
+`make setup`, `make execute` and `make test`: a new JAX can change stored outputs.
 """
 
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HEADER = """\
-# The lock: every package the notebooks run with, pinned. Do not edit by hand:
-# `make lock` compiles it from requirements.in. Quarto is deliberately absent
-# (its PyPI package downloads a binary at install time; see README).
-"""
+PIP_TOOLS = "pip-tools==7.6.2"
 
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        python = Path(tmp) / "bin" / "python"
         subprocess.run([sys.executable, "-m", "venv", tmp], check=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", "-r", ROOT / "requirements.in"], check=True)
-        frozen = subprocess.run([python, "-m", "pip", "freeze", "--all", "--exclude", "pip"],
-                                check=True, capture_output=True, text=True).stdout
-    (ROOT / "requirements.txt").write_text(HEADER + frozen)
+        python = Path(tmp) / "bin" / "python"
+        subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip", PIP_TOOLS], check=True)
+        # The index and find-links of this machine's pip configuration stay out of the lock.
+        cmd = [python, "-m", "piptools", "compile", "--quiet", "--generate-hashes", "--allow-unsafe",
+               "--no-emit-index-url", "--no-emit-find-links",
+               "--strip-extras", "--output-file", "requirements.txt", "requirements.in"]
+        if os.environ.get("UPGRADE"):
+            cmd.append("--upgrade")
+        subprocess.run(cmd, check=True, cwd=ROOT)
     print("wrote requirements.txt; review `git diff requirements.txt`")
 
 

@@ -51,7 +51,8 @@ def main():
         run(sys.executable, "-m", "venv", VENV)
         run(python, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     print(f"installing {LOCK.name} into {VENV.relative_to(ROOT)}", flush=True)
-    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", LOCK)
+    # Every distribution must match a hash in the lock (pip-compile --generate-hashes).
+    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--require-hashes", "-r", LOCK)
     install_kernel(python)
 
 
