@@ -4,10 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 REVEAL := slides/node_modules/reveal.js/dist/reveal.js
+NOTEBOOK_FILES := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+DECKS  := $(NOTEBOOK_FILES:notebooks/%.ipynb=slides/%.html)
 
-.PHONY: setup test lab data execute slides pdf bench lock clean need-chromium
+.PHONY: setup test lab data execute review slides decks pdf bench lock clean need-chromium need-node
 
-setup: $(STAMP)            ## the virtual environment, the lock and the kernel
+setup: $(STAMP) $(REVEAL)  ## the virtual environment, the lock, the kernel and reveal.js: then all is offline
 
 $(STAMP): requirements.txt tools/setup_env.py
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
@@ -27,18 +29,33 @@ data: $(STAMP)             ## regenerate data/ridge.csv (byte for byte)
 execute: $(STAMP)          ## re-execute every notebook in place after a deliberate change
 	$(PY) tools/execute.py
 
+review: $(STAMP)           ## what changed in the notebooks since the last commit, outputs included, as text
+	$(VENV)/bin/nbdiff HEAD -- notebooks
+
 slides: $(STAMP)           ## the decks in slides/: Quarto where installed, else pandoc + reveal.js
 	@if command -v quarto >/dev/null 2>&1; then \
 	  quarto render && mv slides/notebooks/*.html slides/ && rmdir slides/notebooks && $(PY) tools/render_slides.py --index-only; \
 	else \
-	  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || \
-	    { echo "make slides: needs Node.js and npm for reveal.js (install them, or Quarto)"; exit 1; }; \
-	  $(MAKE) --no-print-directory $(REVEAL) && $(PY) tools/render_slides.py; \
+	  $(MAKE) --no-print-directory -j 2 decks; \
 	fi
 
-$(REVEAL): slides/package.json slides/package-lock.json
+# Without Quarto: a deck is rebuilt only when its notebook, the theme, the slide
+# configuration, the renderer or reveal.js changed.
+decks: $(DECKS) slides/index.html
+
+slides/%.html: notebooks/%.ipynb slides/theme.css _quarto.yml tools/render_slides.py $(REVEAL) $(STAMP)
+	@$(PY) tools/render_slides.py $<
+
+slides/index.html: $(NOTEBOOK_FILES) tools/render_slides.py $(STAMP)
+	@$(PY) tools/render_slides.py --index-only
+
+$(REVEAL): slides/package.json slides/package-lock.json | need-node
 	cd slides && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+need-node:                 # one line and a stop when Node.js or npm is missing
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || \
+	  { echo "make: needs Node.js and npm for reveal.js (apt-get install nodejs npm), or Quarto"; exit 1; }
 
 pdf: need-chromium slides ## PDF handouts of the decks (headless Chromium)
 	$(PY) tools/pdf_slides.py
@@ -46,10 +63,8 @@ pdf: need-chromium slides ## PDF handouts of the decks (headless Chromium)
 bench: $(STAMP)            ## the lecture's timing claims side by side -> bench/results/<backend>.json, .png
 	$(PY) bench/run.py
 
-need-chromium:             # one line and a stop when no browser is installed
-	@[ -n "$$CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
-	  command -v google-chrome >/dev/null 2>&1 || \
-	  { echo "make: needs Chromium for the browser test and handouts (apt-get install chromium)"; exit 1; }
+need-chromium: $(STAMP)    # one line and a stop when no browser is installed
+	@$(PY) tools/browser.py
 
 lock:                      ## recompile requirements.txt from requirements.in
 	@$(PYTHON) tools/lock.py

@@ -1,24 +1,11 @@
-"""What the nbval run needs to compare a fresh execution with the stored outputs.
-
-Sanitizers mask only what truly varies from run to run or machine to machine:
-object addresses and the temporary file names IPython gives each cell. Timing
-cells are not masked here; they carry the `nbval-ignore-output` tag.
-"""
+"""The test run's header: the installed JAX against the lock. (nbval's sanitizers
+are in tests/sanitize.cfg, passed with --nbval-sanitize-with in pytest.ini.)"""
 
 import re
 from importlib import metadata
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent
-
-SANITIZERS = {
-    # <function fit at 0x7f1468aa6b60>, <matplotlib.lines.Line2D at 0x7f...>
-    r"\bat 0x[0-9a-fA-F]+": "at 0xADDRESS",
-    # "tracing the function fit at /tmp/ipykernel_3016/1285851855.py:1"
-    r"[^\s\"'`]*ipykernel_\d+[/\\]\d+\.py": "<cell>",
-}
 
 
 def locked_versions(names=("jax", "jaxlib")):
@@ -47,10 +34,3 @@ def pytest_report_header(config):
                 "Run `make setup`, or re-execute deliberately with `make execute`."
             )
     return lines
-
-
-def pytest_collection_modifyitems(session, config, items):
-    for item in items:
-        patterns = getattr(item.parent, "sanitize_patterns", None)
-        if patterns is not None:
-            patterns.update(SANITIZERS)

@@ -10,6 +10,7 @@ committed file byte for byte (with the pinned NumPy).
 """
 
 import argparse
+import importlib.util
 import os
 import sys
 import tempfile
@@ -17,13 +18,21 @@ from pathlib import Path
 
 import numpy as np
 
+# The file's columns and x5's levels are the regression notebook's contract,
+# written once in notebooks/lecture.py (which checks them when reading the file).
+_spec = importlib.util.spec_from_file_location(
+    "lecture", Path(__file__).resolve().parent.parent / "notebooks" / "lecture.py")
+lecture = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(lecture)
+
 SEED = 663
 N_ROWS = 500
 COEFS = {"x1": 1.0, "x2": 2.0, "x3": 0.0, "x4": -3.0}
-LEVELS = {"A": 0.5, "B": 0.1, "C": -0.3, "D": 1.0}  # effect of each level of x5
+EFFECTS = [0.5, 0.1, -0.3, 1.0]  # effect of each level of x5 (A, B, C, D)
+LEVELS = dict(zip(sorted(lecture.RIDGE_LEVELS), EFFECTS))
 LEVEL_PROBS = [0.30, 0.32, 0.31, 0.07]
 NOISE_SD = 0.1
-COLUMNS = ["y", "x1", "x2", "x3", "x4", "x5"]
+COLUMNS = lecture.RIDGE_COLUMNS
 DEFAULT_OUT = Path(__file__).resolve().parent / "ridge.csv"
 
 

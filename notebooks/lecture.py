@@ -6,6 +6,7 @@ so that print options, JAX flags and the figure style live here and nowhere else
 
 import contextlib
 import json
+import re
 import sys
 import types
 import warnings
@@ -16,7 +17,8 @@ DATA_DIR = NOTEBOOKS_DIR.parent / "data"
 RIDGE_CSV = DATA_DIR / "ridge.csv"
 RIDGE_COLUMNS = ["y", "x1", "x2", "x3", "x4", "x5"]
 RIDGE_LEVELS = {"A", "B", "C", "D"}
-KERNEL_NAME = "sta663-jax"
+KERNEL_NAME = "sta663-jax"  # the Jupyter kernel `make setup` installs (tools/setup_env.py)
+KERNEL_DISPLAY = "Python 3 (Sta 663 JAX)"
 
 _setup_done = False
 
@@ -89,10 +91,6 @@ def setup():
     _setup_done = True
 
 
-def is_setup():
-    return _setup_done
-
-
 # -- the lecture's own code, for the notebooks beyond it ----------------------
 # A cell tagged EXPORT_TAG holds a definition of the lecture (SELU, the losses and
 # fits, init_params, the MLP model and its data). Later notebooks, the scripts and
@@ -124,6 +122,7 @@ def lecture_code(notebook, notebooks_dir=NOTEBOOKS_DIR):
 
 def read_ridge_csv(path=RIDGE_CSV):
     """Read the regression data set, checking that it is the file the notebook expects."""
+    import numpy as np
     import pandas as pd
 
     path = Path(path)
@@ -139,9 +138,9 @@ def read_ridge_csv(path=RIDGE_CSV):
             f"{path} has columns {list(d.columns)}, expected {RIDGE_COLUMNS}. {remedy}"
         )
     numeric = RIDGE_COLUMNS[:-1]
-    bad = [c for c in numeric if not pd.api.types.is_float_dtype(d[c]) or d[c].isna().any()]
+    bad = [c for c in numeric if not pd.api.types.is_float_dtype(d[c]) or not np.isfinite(d[c]).all()]
     if bad:
-        raise ValueError(f"{path}: columns {bad} must hold numbers only, with no gaps. {remedy}")
+        raise ValueError(f"{path}: columns {bad} must hold finite numbers only, with no gaps. {remedy}")
     levels = set(d["x5"].dropna().unique())
     if d["x5"].isna().any() or not levels <= RIDGE_LEVELS:
         raise ValueError(
@@ -162,9 +161,14 @@ _GUARD_MESSAGE = (
 )
 
 
+# What lets a cell through before the setup: the setup itself (the import and the
+# call, each on a line of its own), or an empty cell.
+_SETUP_CELL = re.compile(r"^from lecture import setup\s*$.*^setup\(\)\s*$", re.M | re.S)
+
+
 def _guard(lines):
     source = "".join(lines)
-    if _setup_done or not source.strip() or "lecture" in source:
+    if _setup_done or not source.strip() or _SETUP_CELL.search(source):
         return lines
     return [f"raise RuntimeError({_GUARD_MESSAGE!r})\n"]
 

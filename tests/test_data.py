@@ -9,10 +9,8 @@ import pytest
 
 from helpers import ROOT
 
-sys.path.insert(0, str(ROOT / "data"))
-sys.path.insert(0, str(ROOT / "notebooks"))
-import generate_ridge  # noqa: E402
-from lecture import read_ridge_csv  # noqa: E402
+import generate_ridge
+from lecture import RIDGE_COLUMNS, RIDGE_LEVELS, read_ridge_csv
 
 COMMITTED = ROOT / "data" / "ridge.csv"
 
@@ -30,12 +28,12 @@ def test_generator_is_deterministic():
 
 def test_structure_matches_the_lecture_data_set():
     d = read_ridge_csv(COMMITTED)
-    assert list(d.columns) == ["y", "x1", "x2", "x3", "x4", "x5"]
+    assert list(d.columns) == RIDGE_COLUMNS
     assert len(d) == 500
     for c in ["x1", "x2", "x3", "x4"]:
         assert abs(d[c].mean()) < 0.15 and 0.85 < d[c].std() < 1.15
     shares = d.x5.value_counts(normalize=True)
-    assert set(shares.index) == {"A", "B", "C", "D"}
+    assert set(shares.index) == RIDGE_LEVELS
     assert shares["D"] < 0.15 and all(0.2 < shares[k] < 0.4 for k in "ABC")
 
 
@@ -60,6 +58,8 @@ def test_missing_file_names_make_data(tmp_path):
         ("", "not a readable CSV"),
         ("a,b\n1,2\n", "columns"),
         ("y,x1,x2,x3,x4,x5\n1,2,3,4,oops,A\n", "numbers only"),
+        ("y,x1,x2,x3,x4,x5\n1.0,2.0,inf,4.0,5.0,A\n", "finite numbers only"),
+        ("y,x1,x2,x3,x4,x5\n1.0,2.0,3.0,,5.0,A\n", "with no gaps"),
         ("y,x1,x2,x3,x4,x5\n1.0,2.0,3.0,4.0,5.0,Z\n", "x5 must be one of"),
     ],
 )

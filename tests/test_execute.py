@@ -7,6 +7,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
 from helpers import ROOT
+from lecture import KERNEL_NAME
 
 
 def run_execute(path):
@@ -38,11 +39,24 @@ def test_a_tagged_cell_that_stops_raising_is_an_error(tmp_path):
 def test_a_good_notebook_is_written_with_its_outputs(tmp_path):
     path = tmp_path / "good.ipynb"
     nb = new_notebook(cells=[new_code_cell("print('hi')"), new_code_cell("1 / 0", metadata={"tags": ["raises-exception"]})])
-    nb.metadata["kernelspec"] = {"name": "sta663-jax", "display_name": "x", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "x", "language": "python"}
     nbformat.write(nb, path)
     assert run_execute(path).returncode == 0
     done = nbformat.read(path, as_version=4)
     assert done.cells[0].outputs[0].text == "hi\n"
     assert [c.execution_count for c in done.cells] == [1, 2]
     assert done.cells[1].outputs[0].ename == "ZeroDivisionError"
-    assert done.metadata.kernelspec.name == "sta663-jax"
+    assert done.metadata.kernelspec.name == KERNEL_NAME
+
+
+def test_a_cell_past_its_time_out_is_named_and_the_others_still_run(tmp_path):
+    slow, good = tmp_path / "slow.ipynb", tmp_path / "good.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("import time; time.sleep(30)")]), slow)
+    nbformat.write(new_notebook(cells=[new_code_cell("print('hi')")]), good)
+    before = slow.read_bytes()
+    result = subprocess.run([sys.executable, ROOT / "tools" / "execute.py", "--timeout", "2", slow, good],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "cell 1 ran past the 2 s time-out; the notebook was not written" in result.stderr
+    assert slow.read_bytes() == before
+    assert nbformat.read(good, as_version=4).cells[0].outputs[0].text == "hi\n"

@@ -8,12 +8,13 @@ from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import start_new_kernel
 
 from helpers import ROOT
+from lecture import KERNEL_NAME as KERNEL
 
-KERNEL = "sta663-jax"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def kernel():
+    """A fresh kernel for each test, so that none depends on another's state."""
     try:
         KernelSpecManager().get_kernel_spec(KERNEL)
     except NoSuchKernel:
@@ -33,8 +34,11 @@ def run(kc, code):
     return reply["content"]["status"], errors
 
 
-def test_a_cell_run_before_the_setup_says_so(kernel):
-    status, errors = run(kernel, "import jax\nkey = jax.random.PRNGKey(1234)")
+@pytest.mark.parametrize("code", ["import jax\nkey = jax.random.PRNGKey(1234)",
+                                  "# the lecture, slide 3\nimport jax\nkey = jax.random.PRNGKey(1234)",
+                                  "import lecture\nkey = 1"])
+def test_a_cell_run_before_the_setup_says_so(kernel, code):
+    status, errors = run(kernel, code)
     assert status == "error"
     assert errors[0]["ename"] == "RuntimeError"
     assert "shared setup has not run" in errors[0]["evalue"]

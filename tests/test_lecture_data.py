@@ -17,8 +17,7 @@ import pytest
 
 from helpers import ROOT, cell_text, find_cell, tags
 
-sys.path.insert(0, str(ROOT / "tools"))
-from execute import execute_notebook  # noqa: E402
+from execute import execute_notebook
 
 LECTURE_CSV = Path(os.environ.get("LECTURE_RIDGE_CSV", ROOT.parent / "shared" / "reference" / "ridge.csv"))
 

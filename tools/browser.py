@@ -7,6 +7,7 @@ this works offline.
 
 import os
 import shutil
+import sys
 from contextlib import contextmanager
 
 CANDIDATES = ["/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
@@ -35,3 +36,8 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+if __name__ == "__main__":  # `make need-chromium`: say which browser, or stop with one line
+    path = find_chromium()
+    sys.exit(f"make: {NO_CHROMIUM}" if path is None else print(f"browser: {path}"))

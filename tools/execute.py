@@ -17,8 +17,9 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
-from jupyter_client import KernelManager
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+from nbclient.util import run_sync
+from jupyter_client import AsyncKernelManager
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,11 +29,17 @@ NOTEBOOKS = ROOT / "notebooks"
 def execute_notebook(nb, cwd, timeout=600, name="notebook"):
     """Execute `nb` in place, in a fresh kernel of this environment started in `cwd`.
     Raises RuntimeError naming the failing cell, or a tagged cell that raised nothing."""
-    km = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager())
+    km = AsyncKernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager())
     client = NotebookClient(nb, km=km, timeout=timeout, record_timing=False,
                             resources={"metadata": {"path": str(cwd)}})
     try:
         client.execute()
+    except CellTimeoutError:
+        # nbclient numbers a cell as it starts: the last numbered one is the one that ran on.
+        index = max((i for i, c in enumerate(nb.cells)
+                     if c.cell_type == "code" and c.get("execution_count") is not None), default=None)
+        raise RuntimeError(f"{name}: cell {index} ran past the {timeout} s time-out; "
+                           "the notebook was not written.") from None
     except CellExecutionError as e:
         index = next(
             (i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("outputs")
@@ -64,8 +71,10 @@ def execute(path, timeout=600):
 
 
 def _shutdown(km):
+    # An asynchronous kernel manager: with a blocking one, nbclient's per-cell
+    # time-out never fires (nbclient 0.11).
     if km.has_kernel:
-        km.shutdown_kernel(now=True)
+        run_sync(km.shutdown_kernel)(now=True)
 
 
 def write_atomically(nb, path):
@@ -82,6 +91,7 @@ def write_atomically(nb, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Re-execute notebooks in place.")
     parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default %(default)s)")
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted(NOTEBOOKS.glob("*.ipynb"))
     failed = 0
@@ -91,7 +101,7 @@ def main(argv=None):
         shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
         print(f"executing {shown} ...", end=" ", flush=True)
         try:
-            nb = execute(path)
+            nb = execute(path, args.timeout)
         except RuntimeError as e:
             print("FAILED")
             print(e, file=sys.stderr)

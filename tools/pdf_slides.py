@@ -8,8 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from browser import chromium  # noqa: E402
+from browser import chromium  # beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 SLIDES = ROOT / "slides"
@@ -34,7 +33,7 @@ def main(argv=None):
                 page.pdf(path=str(partial), width=f"{size['width']}px", height=f"{size['height']}px",
                          print_background=True)
                 os.replace(partial, target)
-                print(f"wrote {target.relative_to(ROOT)}")
+                print(f"wrote {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
     except RuntimeError as e:
         sys.exit(f"make pdf: {e}")
 

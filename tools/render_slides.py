@@ -23,6 +23,7 @@ so a deck opens from the file system with no network.
 
 import argparse
 import base64
+import binascii
 import html
 import json
 import os
@@ -85,7 +86,10 @@ def render_output(out, allow_error, where):
     data = out.get("data", {})
     if "image/png" in data:
         png = data["image/png"].replace("\n", "")
-        base64.b64decode(png, validate=True)
+        try:
+            base64.b64decode(png, validate=True)
+        except binascii.Error:
+            raise RenderError(f"{where} stores a PNG that is not valid base64: re-execute it (`make execute`)") from None
         return f'![](data:image/png;base64,{png}){{.cell-figure}}'
     if "text/html" in data:
         return f'::: {{.cell-output-html}}\n```{{=html}}\n{data["text/html"].strip()}\n```\n:::'
@@ -147,17 +151,17 @@ def pandoc_options(options):
     return args
 
 
-def render(path, out_dir=SLIDES):
+def render(path):
     if not (REVEAL / "dist" / "reveal.js").is_file():
         raise RenderError("reveal.js is missing: run `make slides` (it runs `npm ci` in slides/)")
     nb = nbformat.read(path, as_version=4)
     front, body = notebook_markdown(nb, path.name)
     meta = deck_meta(front, path.stem)
-    target = out_dir / f"{path.stem}.html"
+    target = SLIDES / f"{path.stem}.html"
     with tempfile.TemporaryDirectory() as tmp:
         meta_file = Path(tmp) / "meta.json"
         meta_file.write_text(json.dumps(meta))
-        partial = out_dir / f".{path.stem}.html.part"
+        partial = SLIDES / f".{path.stem}.html.part"
         cmd = [
             pandoc_path(), "--from=markdown-implicit_figures", "--to=revealjs", "--standalone",
             "--slide-level=2", f"--metadata-file={meta_file}",
@@ -172,13 +176,13 @@ def render(path, out_dir=SLIDES):
     return target, meta
 
 
-def write_index(decks, out_dir=SLIDES):
+def write_index(decks):
     items = "\n".join(
         f'    <li><a href="{t.name}"><strong>{html.escape(m["title"])}</strong></a>'
         f' <span>{html.escape(m["subtitle"])}</span></li>'
         for t, m in decks
     )
-    (out_dir / "index.html").write_text(f"""<!DOCTYPE html>
+    (SLIDES / "index.html").write_text(f"""<!DOCTYPE html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
@@ -206,22 +210,19 @@ def main(argv=None):
                         help="only write slides/index.html (after `quarto render` made the decks)")
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
-    if args.index_only:
-        decks = []
-        for path in paths:
-            front, _ = notebook_markdown(nbformat.read(path, as_version=4), path.name)
-            decks.append((SLIDES / f"{path.stem}.html", deck_meta(front, path.stem)))
-        write_index(decks)
-        return
     decks = []
     try:
         for path in paths:
-            target, meta = render(path.resolve())
-            decks.append((target, meta))
-            print(f"wrote {target.relative_to(ROOT)}")
+            if args.index_only:
+                front, _ = notebook_markdown(nbformat.read(path, as_version=4), path.name)
+                decks.append((SLIDES / f"{path.stem}.html", deck_meta(front, path.stem)))
+            else:
+                target, meta = render(path.resolve())
+                decks.append((target, meta))
+                print(f"wrote {target.relative_to(ROOT)}")
     except RenderError as e:
         sys.exit(f"make slides: {e}")
-    if not args.notebooks:
+    if args.index_only or not args.notebooks:
         write_index(decks)
         print(f"wrote {(SLIDES / 'index.html').relative_to(ROOT)}")
 

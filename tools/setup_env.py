@@ -5,6 +5,7 @@ with one line when it is too old for the lock. Safe to run again: pip installs o
 what the lock changed, and the kernel spec is rewritten in place.
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -15,8 +16,20 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 LOCK = ROOT / "requirements.txt"
 MIN_PYTHON = (3, 11)  # jax 0.10 and numpy 2.4 in the lock need it
-KERNEL_NAME = "sta663-jax"
-KERNEL_DISPLAY = "Python 3 (Sta 663 JAX)"
+
+
+def lecture_module():
+    """notebooks/lecture.py, which names the kernel. Loaded from its file: this runs
+    with the system Python, before the environment exists (lecture.py needs only
+    the standard library until its setup() is called)."""
+    spec = importlib.util.spec_from_file_location("lecture", ROOT / "notebooks" / "lecture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+lecture = lecture_module()
+KERNEL_NAME, KERNEL_DISPLAY = lecture.KERNEL_NAME, lecture.KERNEL_DISPLAY
 
 
 def venv_python():

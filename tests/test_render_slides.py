@@ -1,0 +1,37 @@
+"""The fallback renderer's errors: one line that says what to do, never a traceback."""
+
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+import render_slides
+from helpers import ROOT
+
+
+def notebook_with_png(png):
+    cell = new_code_cell("plt.show()", outputs=[new_output("display_data", data={"image/png": png})])
+    return new_notebook(cells=[cell])
+
+
+def test_a_stored_png_that_is_not_base64_is_named():
+    with pytest.raises(render_slides.RenderError, match="cell 0 stores a PNG that is not valid base64"):
+        render_slides.notebook_markdown(notebook_with_png("not base64!"), "broken.ipynb")
+
+
+def test_an_error_without_error_true_stops_the_render():
+    cell = new_code_cell("1 / 0", outputs=[new_output("error", ename="ZeroDivisionError", evalue="x", traceback=[])])
+    with pytest.raises(render_slides.RenderError, match="has no `#| error: true`"):
+        render_slides.notebook_markdown(new_notebook(cells=[cell]), "raises.ipynb")
+
+
+def test_index_only_reports_a_broken_notebook_in_one_line(tmp_path):
+    path = tmp_path / "99-broken.ipynb"
+    nbformat.write(notebook_with_png("not base64!"), path)
+    result = subprocess.run([sys.executable, ROOT / "tools" / "render_slides.py", "--index-only", path],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.startswith("make slides: 99-broken.ipynb, cell 0 stores a PNG")
+    assert "Traceback" not in result.stderr
