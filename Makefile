@@ -11,7 +11,7 @@ DECKS  := $(NOTEBOOK_FILES:notebooks/%.ipynb=slides/%.html)
 
 setup: $(STAMP) $(REVEAL)  ## the virtual environment, the lock, the kernel and reveal.js: then all is offline
 
-$(STAMP): requirements.txt tools/setup_env.py
+$(STAMP): requirements.txt tools/setup_env.py tools/jupyterlab-overrides.json
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
 	  { echo "make setup: needs Python 3.11 or newer as $(PYTHON) (install it, or run make setup PYTHON=python3.12)"; exit 1; }
 	@$(PYTHON) tools/setup_env.py
@@ -20,8 +20,8 @@ $(STAMP): requirements.txt tools/setup_env.py
 test: $(STAMP) slides      ## nbval over every notebook, then the project's own tests (browser test too)
 	$(PY) -m pytest -n 2 --dist loadfile
 
-lab: $(STAMP)              ## JupyterLab with the lecture's kernel (loopback, token)
-	$(VENV)/bin/jupyter lab notebooks
+lab: $(STAMP)              ## JupyterLab with the lecture's kernel (127.0.0.1, token; root allowed)
+	$(PY) tools/lab.py
 
 data: $(STAMP)             ## regenerate data/ridge.csv (byte for byte)
 	$(PY) data/generate_ridge.py

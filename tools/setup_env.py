@@ -53,6 +53,13 @@ def install_kernel(python):
     spec_file.write_text(json.dumps(spec, indent=1) + "\n")
 
 
+def install_jupyterlab_settings():
+    """The project's JupyterLab settings, for this environment's JupyterLab only."""
+    target = VENV / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text((ROOT / "tools" / "jupyterlab-overrides.json").read_text())
+
+
 def main():
     if sys.version_info < MIN_PYTHON:
         need = ".".join(map(str, MIN_PYTHON))
@@ -67,6 +74,7 @@ def main():
     # Every distribution must match a hash in the lock (pip-compile --generate-hashes).
     run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--require-hashes", "-r", LOCK)
     install_kernel(python)
+    install_jupyterlab_settings()
 
 
 if __name__ == "__main__":
