@@ -7,7 +7,7 @@ REVEAL := slides/node_modules/reveal.js/dist/reveal.js
 NOTEBOOK_FILES := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 DECKS  := $(NOTEBOOK_FILES:notebooks/%.ipynb=slides/%.html)
 
-.PHONY: setup test lab data execute review slides decks pdf bench lock clean need-chromium need-node
+.PHONY: setup test test-lab lab data execute review slides decks pdf bench lock clean need-chromium need-node
 
 setup: $(STAMP) $(REVEAL)  ## the virtual environment, the lock, the kernel and reveal.js: then all is offline
 
@@ -19,6 +19,9 @@ $(STAMP): requirements.txt tools/setup_env.py tools/jupyterlab-overrides.json
 
 test: $(STAMP) slides      ## nbval over every notebook, then the project's own tests (browser test too)
 	$(PY) -m pytest -n 2 --dist loadfile
+
+test-lab: $(STAMP)         ## every lecture notebook run from JupyterLab's Run menu in headless Chromium (~2 min)
+	$(PY) -m pytest -m jupyterlab tests/test_lab.py
 
 lab: $(STAMP)              ## JupyterLab with the lecture's kernel (127.0.0.1, token; root allowed)
 	$(PY) tools/lab.py

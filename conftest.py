@@ -1,9 +1,15 @@
-"""The test run's header: the installed JAX against the lock. (nbval's sanitizers
-are in tests/sanitize.cfg, passed with --nbval-sanitize-with in pytest.ini.)"""
+"""The test run's header (the installed JAX against the lock) and the headless
+browser the deck and JupyterLab tests share. (nbval's sanitizers are in
+tests/sanitize.cfg, passed with --nbval-sanitize-with in pytest.ini.)"""
 
+import os
 import re
 from importlib import metadata
 from pathlib import Path
+
+import pytest
+
+from browser import NO_CHROMIUM, chromium, find_chromium
 
 ROOT = Path(__file__).resolve().parent
 
@@ -34,3 +40,13 @@ def pytest_report_header(config):
                 "Run `make setup`, or re-execute deliberately with `make execute`."
             )
     return lines
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if find_chromium() is None:
+        if os.environ.get("CI"):
+            pytest.fail(NO_CHROMIUM)
+        pytest.skip(NO_CHROMIUM)
+    with chromium() as b:
+        yield b

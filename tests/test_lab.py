@@ -1,11 +1,15 @@
 """`make lab`'s JupyterLab, started as `make lab` starts it (tools/lab.py): as root
 here, on 127.0.0.1, behind a token, with the project's kernel, the Quarto extension
-and the project's offline settings. The server is stopped afterwards, whatever
-happens, and a server that does not come up fails with a plain message."""
+and the project's offline settings; then every lecture notebook run from its Run
+menu in headless Chromium, as a student would. The server serves a copy of the
+notebooks (JupyterLab autosaves), is stopped afterwards whatever happens, and a
+server that does not come up fails with a plain message."""
 
 import json
 import os
+import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,8 +20,10 @@ import urllib.request
 
 import pytest
 
-from helpers import ROOT
-from lecture import KERNEL_NAME
+from helpers import NOTEBOOKS, ROOT, code_cells, read, tags
+from lecture import KERNEL_DISPLAY, KERNEL_NAME
+
+LECTURE = [p for p in NOTEBOOKS if int(p.name[:2]) <= 7]  # the lecture's own notebooks
 
 
 def free_port():
@@ -27,9 +33,13 @@ def free_port():
 
 
 @pytest.fixture(scope="module")
-def lab():
+def lab(tmp_path_factory):
     port, token = free_port(), secrets.token_hex(16)
-    server = subprocess.Popen([sys.executable, ROOT / "tools" / "lab.py", "--port", str(port), "--no-browser"],
+    work = tmp_path_factory.mktemp("lab")  # notebooks/ and data/ as in the project
+    shutil.copytree(ROOT / "notebooks", work / "notebooks", ignore=shutil.ignore_patterns(".*", "__pycache__"))
+    shutil.copytree(ROOT / "data", work / "data")
+    server = subprocess.Popen([sys.executable, ROOT / "tools" / "lab.py", "--port", str(port), "--no-browser",
+                               "--root", work / "notebooks"],
                               env=os.environ | {"JUPYTER_TOKEN": token}, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -91,3 +101,60 @@ def test_an_empty_token_is_refused():
     result = subprocess.run([sys.executable, ROOT / "tools" / "lab.py", "--no-browser"],
                             env=os.environ | {"JUPYTER_TOKEN": ""}, capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and "JUPYTER_TOKEN is empty" in result.stderr
+
+
+@pytest.mark.jupyterlab
+@pytest.mark.parametrize("notebook", LECTURE, ids=[p.stem for p in LECTURE])
+def test_a_student_runs_every_cell_from_the_run_menu(lab, browser, notebook):
+    base, token = lab
+    nb = read(notebook)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{base}/lab/tree/{notebook.name}?reset&token={token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
+        kernel = page.locator(".jp-Toolbar-kernelName").first
+        kernel.wait_for(timeout=30000)
+        page.wait_for_function(f"() => document.querySelector('.jp-Toolbar-kernelName')"
+                               f".innerText.includes({KERNEL_DISPLAY!r})", timeout=30000)
+
+        def menu(name, item):
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{name}$")).click()
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{item}$")).click()
+
+        # Clear the stored outputs first, so that what is checked below is this run's.
+        menu("Edit", "Clear Outputs of All Cells")
+        page.wait_for_function("() => ![...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+                               ".some(p => /\\d/.test(p.textContent))", timeout=10000)
+        menu("Run", "Run All Cells")
+        n = len(code_cells(nb))
+        # Done when every code cell has its number and the kernel is idle again. (Cells
+        # out of view are not laid out: read textContent, not innerText.)
+        done = f"""() => {{
+            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.textContent);
+            return prompts.length === {n} && prompts.every(p => /\\[\\d+\\]/.test(p))
+              && document.querySelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]') !== null;
+        }}"""
+        try:
+            page.wait_for_function(done, timeout=150000)
+        except Exception:
+            state = page.evaluate("""() => ({prompts: [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+                .map(p => p.textContent), status: [...document.querySelectorAll('[data-status]')]
+                .map(e => e.getAttribute('data-status'))})""")
+            pytest.fail(f"{notebook.name} did not finish running within 150 s: {state}")
+
+        cells = page.evaluate("""() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map(c => ({
+            code: c.classList.contains('jp-CodeCell'),
+            error: !!c.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'),
+            images: [...c.querySelectorAll('.jp-OutputArea-output img')].map(i => i.complete && i.naturalWidth > 0),
+            markdown: [...c.querySelectorAll('.jp-RenderedMarkdown')].map(m => m.textContent).join('\\n')}))""")
+        assert len(cells) == len(nb.cells)
+        raised = [i for i, c in enumerate(cells) if c["error"]]
+        tagged = [i for i, c in enumerate(nb.cells) if "raises-exception" in tags(c)]
+        assert raised == tagged, "only the cells tagged raises-exception may show an error"
+        stored = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+        shown = [ok for c in cells for ok in c["images"]]
+        assert len(shown) == stored and all(shown), "every figure renders"
+        text = "\n".join(c["markdown"] for c in cells)
+        assert ":::" not in text and not re.search(r"\{\.[\w-]+", text), "Quarto markup shows as text"
+    finally:
+        page.close()

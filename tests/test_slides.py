@@ -22,22 +22,11 @@ SLIDES = ROOT / "slides"
 SHOTS = ROOT / "tests" / "screenshots"
 MACHINERY = ["#|", "nbval", "raises-exception", "from lecture import", "setup()", "NBVAL"]
 
-from browser import NO_CHROMIUM, chromium, find_chromium
 
 
 def expected_slides(nb):
     """The title slide, plus one slide per `#` or `##` heading of the notebook's markdown."""
     return 1 + len(headings(nb))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if find_chromium() is None:
-        if os.environ.get("CI"):
-            pytest.fail(NO_CHROMIUM)
-        pytest.skip(NO_CHROMIUM)
-    with chromium() as b:
-        yield b
 
 
 # What a person sees on the current slide that is wrong. Runs on Quarto's decks

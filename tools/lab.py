@@ -7,7 +7,7 @@ one, or $JUPYTER_TOKEN when set (it may not be empty). The project's JupyterLab
 settings (no news, no update checks, no extension manager: this is offline) are
 installed into .venv by `make setup`, not into anyone's home folder.
 
-    python tools/lab.py [--port N] [--no-browser]
+    python tools/lab.py [--port N] [--no-browser] [--root DIR]
 """
 
 import argparse
@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 JUPYTER = ROOT / ".venv" / "bin" / "jupyter"
 
 
-def command(port=None, browser=True):
-    cmd = [str(JUPYTER), "lab", "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={ROOT / 'notebooks'}"]
+def command(port=None, browser=True, root=ROOT / "notebooks"):
+    cmd = [str(JUPYTER), "lab", "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={root}"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     if port:
@@ -34,12 +34,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, help="the port on 127.0.0.1 (default: Jupyter's, 8888 or the next free)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    parser.add_argument("--root", type=Path, default=ROOT / "notebooks", help="the folder it serves (default: notebooks/)")
     args = parser.parse_args(argv)
     if os.environ.get("JUPYTER_TOKEN", None) == "":
         sys.exit("make lab: JUPYTER_TOKEN is empty; unset it (Jupyter makes a random token) or set one")
     if not JUPYTER.exists():
         sys.exit("make lab: JupyterLab is not installed here: run `make setup`")
-    cmd = command(args.port, browser=not args.no_browser)
+    cmd = command(args.port, browser=not args.no_browser, root=args.root.resolve())
     os.execv(cmd[0], cmd)
 
 
