@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax  # importing starts no backend: run_data_parallel() still sets its devices first
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +95,7 @@ def timed(fn):
     return time.perf_counter() - t0
 
 
-def mlp_scan_fit(jax, m, n):
+def mlp_scan_fit(m, n):
     """The lecture's MLP step, `n` times as one jitted lax.scan."""
     return jax.jit(lambda params, x, y: jax.lax.scan(lambda p, _: (m.step(p, x, y), None), params, length=n)[0])
 
@@ -112,8 +113,6 @@ def data_parallel(tiny, notebooks):
 def run_data_parallel(tiny, notebooks):
     """In its own process: the MLP's scan fit over DATA_PARALLEL_DEVICES CPU devices
     (or the accelerators present), batch split, parameters replicated."""
-    import jax
-
     jax.config.update("jax_num_cpu_devices", DATA_PARALLEL_DEVICES)
     from jax.sharding import NamedSharding, PartitionSpec as P
 
@@ -124,7 +123,7 @@ def run_data_parallel(tiny, notebooks):
     x, y = jax.device_put((mlp.x, mlp.y), NamedSharding(mesh, P("data")))
     params = jax.device_put(mlp.params, NamedSharding(mesh, P()))
     n = 10 if tiny else 1000
-    fit = mlp_scan_fit(jax, mlp.model(), n)
+    fit = mlp_scan_fit(mlp.model(), n)
     timing = measure(lambda: jax.block_until_ready(fit(params, x, y)), *((3, 0.005) if tiny else (7, 0.2)))
     return timing | {"devices": jax.device_count()}
 
@@ -160,8 +159,6 @@ def peak_gflops():
 
 
 def run(tiny=False, notebooks=NOTEBOOKS):
-    import jax
-
     from lecture import lecture_code
 
     # The lecture's own code, run from its notebooks' cells tagged `export` (each
@@ -219,7 +216,7 @@ def run(tiny=False, notebooks=NOTEBOOKS):
     m = mlp.model()
     bench("mlp_fit", lambda: jax.block_until_ready(m.fit(mlp.params, mlp.x, mlp.y, n=n_mlp)),
           f"MLP, {n_mlp} steps, the lecture's loop")
-    scan_fit = mlp_scan_fit(jax, m, n_mlp)
+    scan_fit = mlp_scan_fit(m, n_mlp)
     bench("mlp_scan", lambda: jax.block_until_ready(scan_fit(mlp.params, mlp.x, mlp.y)),
           f"MLP, {n_mlp} steps, one lax.scan")
     progress(f"MLP, {n_mlp} steps, one lax.scan data-parallel over {DATA_PARALLEL_DEVICES} devices "

@@ -29,6 +29,10 @@ import sys
 import time
 from pathlib import Path
 
+import jax  # importing starts no backend: the settings in train() still come first
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lecture import lecture_code  # noqa: E402  (beside this script; it does not start JAX)
 
@@ -38,8 +42,6 @@ JOINED = "joined the coordinator"
 
 def train(coordinator, num_processes, process_id, local_devices, steps, crash=False):
     """One process of the run: join the others, train, report the final loss."""
-    import jax
-
     if local_devices:  # CPU devices of this process (GPUs, where present, are used as they are)
         jax.config.update("jax_num_cpu_devices", local_devices)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -54,7 +56,7 @@ def train(coordinator, num_processes, process_id, local_devices, steps, crash=Fa
     if crash:
         stop(f"process {process_id}: stopping on purpose (--crash-process)")
     try:
-        loss = fit_data_parallel(jax, steps)
+        loss = fit_data_parallel(steps)
     except Exception as e:
         stop(f"process {process_id}: {type(e).__name__}: {e}")
     print(json.dumps({"process": process_id, "devices": jax.device_count(),
@@ -69,11 +71,8 @@ def stop(message):
     os._exit(1)
 
 
-def fit_data_parallel(jax, steps):
+def fit_data_parallel(steps):
     """The lecture's MLP and data, over a mesh of every process's devices."""
-    import numpy as np
-    from jax.sharding import NamedSharding, PartitionSpec as P
-
     mlp = lecture_code("06-pytrees-mlp")  # the lecture's init_params, model, params, x and y
     mesh = jax.make_mesh((jax.device_count(),), ("data",))
 

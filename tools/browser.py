@@ -40,4 +40,6 @@ def chromium():
 
 if __name__ == "__main__":  # `make need-chromium`: say which browser, or stop with one line
     path = find_chromium()
-    sys.exit(f"make: {NO_CHROMIUM}" if path is None else print(f"browser: {path}"))
+    if path is None:
+        sys.exit(f"make: {NO_CHROMIUM}")
+    print(f"browser: {path}")

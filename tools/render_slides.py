@@ -91,8 +91,6 @@ def render_output(out, allow_error, where):
         except binascii.Error:
             raise RenderError(f"{where} stores a PNG that is not valid base64: re-execute it (`make execute`)") from None
         return f'![](data:image/png;base64,{png}){{.cell-figure}}'
-    if "text/html" in data:
-        return f'::: {{.cell-output-html}}\n```{{=html}}\n{data["text/html"].strip()}\n```\n:::'
     if "text/plain" in data:
         return fenced(data["text/plain"], "cell-output")
     return ""
