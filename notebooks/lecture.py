@@ -164,11 +164,17 @@ _GUARD_MESSAGE = (
 # What lets a cell through before the setup: the setup itself (the import and the
 # call, each on a line of its own), or an empty cell.
 _SETUP_CELL = re.compile(r"^from lecture import setup\s*$.*^setup\(\)\s*$", re.M | re.S)
+# And the two cells otter-grader runs ahead of an exercise's own when it grades
+# one (exercises/): the submission's folder put on sys.path, and its grading mode.
+# Neither touches what the lecture prints.
+_GRADER_CELL = re.compile(
+    r'\A(?:import sys\nsys\.path\.append\(r"[^"\n]*"\)\s*\Z|from otter import Notebook as \w+\n)'
+)
 
 
 def _guard(lines):
     source = "".join(lines)
-    if _setup_done or not source.strip() or _SETUP_CELL.search(source):
+    if _setup_done or not source.strip() or _SETUP_CELL.search(source) or _GRADER_CELL.match(source):
         return lines
     return [f"raise RuntimeError({_GUARD_MESSAGE!r})\n"]
 
