@@ -1,5 +1,6 @@
-"""The test run's header (the installed JAX against the lock) and the headless
-browser the deck and JupyterLab tests share. (nbval's sanitizers are in
+"""The test run's header (the installed JAX against the lock), the work units of
+`make test`'s two workers, and the headless browser the deck and JupyterLab tests
+share. (nbval's sanitizers are in
 tests/sanitize.cfg, passed with --nbval-sanitize-with in pytest.ini.)"""
 
 import os
@@ -40,6 +41,38 @@ def pytest_report_header(config):
                 "Run `make setup`, or re-execute deliberately with `make execute`."
             )
     return lines
+
+
+# `make test` runs `pytest -n 3 --dist loadfile --no-loadscope-reorder` (three
+# workers on two cores: the JupyterLab, browser and multi-process tests spend much
+# of their time waiting on other processes). A file's
+# tests run together on one worker (a notebook's cells share one kernel, a module's
+# fixtures start once), except these long parametrized tests, each parameter a work
+# unit of its own so that the workers share them. (pytest-xdist's own
+# `xdist_group` marks do not group under pytest 9.2: pytest-xdist issue #1386.)
+OWN_UNITS = (
+    "tests/test_lab.py::test_a_student_runs_every_cell_from_the_run_menu[",
+    "tests/test_exercises.py::test_the_solution_passes_every_check_and_the_untouched_student_version_fails_each[",
+)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent under -p no:xdist
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnits(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return nodeid if nodeid.startswith(OWN_UNITS) else nodeid.split("::")[0]
+
+    return WorkUnits(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The long tests first, so that no worker is left with one of them at the
+    end while the other has nothing to do (in that order with --no-loadscope-reorder)."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ def run_bench(*args):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.long
 def test_tiny_benchmark_writes_its_report_and_plot(tmp_path):
     result = run_bench("--out", tmp_path)
     assert result.returncode == 0, result.stderr

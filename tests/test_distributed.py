@@ -29,6 +29,7 @@ def launch(*args, limit=180):
     return result, time.monotonic() - started
 
 
+@pytest.mark.long
 def test_two_processes_agree_with_one_process():
     result, _ = launch("--processes", 2, "--local-devices", 2)
     assert result.returncode == 0, result.stderr

@@ -1,9 +1,9 @@
 """`make lab`'s JupyterLab, started as `make lab` starts it (tools/lab.py): as root
 here, on 127.0.0.1, behind a token, with the project's kernel, the Quarto extension
-and the project's offline settings; then every lecture notebook run from its Run
-menu in headless Chromium, as a student would. The server serves a copy of the
-notebooks (JupyterLab autosaves), is stopped afterwards whatever happens, and a
-server that does not come up fails with a plain message."""
+and the project's offline settings; then every lecture notebook and every exercise
+run from its Run menu in headless Chromium, as a student would. The server serves a
+copy of the project's notebooks (JupyterLab autosaves), is stopped afterwards
+whatever happens, and a server that does not come up fails with a plain message."""
 
 import json
 import os
@@ -20,10 +20,18 @@ import urllib.request
 
 import pytest
 
+import exercises
 from helpers import NOTEBOOKS, ROOT, code_cells, read, tags
 from lecture import KERNEL_DISPLAY, KERNEL_NAME
 
 LECTURE = [p for p in NOTEBOOKS if int(p.name[:2]) <= 7]  # the lecture's own notebooks
+EXERCISES = exercises.exercise_names()
+
+
+def runs(names):
+    """One parameter per notebook, long: handed out first under `make test`'s two workers,
+    each a work unit of its own (conftest.py)."""
+    return [pytest.param(name, id=name, marks=pytest.mark.long) for name in names]
 
 
 def free_port():
@@ -35,11 +43,12 @@ def free_port():
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     port, token = free_port(), secrets.token_hex(16)
-    work = tmp_path_factory.mktemp("lab")  # notebooks/ and data/ as in the project
+    work = tmp_path_factory.mktemp("lab")  # notebooks/, data/ and the exercises as in the project
     shutil.copytree(ROOT / "notebooks", work / "notebooks", ignore=shutil.ignore_patterns(".*", "__pycache__"))
     shutil.copytree(ROOT / "data", work / "data")
+    exercises.build(out=work / "exercises")  # exercises/student/, as `make exercises` makes it
     server = subprocess.Popen([sys.executable, ROOT / "tools" / "lab.py", "--port", str(port), "--no-browser",
-                               "--root", work / "notebooks"],
+                               "--root", work],
                               env=os.environ | {"JUPYTER_TOKEN": token}, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -54,7 +63,7 @@ def lab(tmp_path_factory):
                     os.killpg(server.pid, signal.SIGKILL)
                     pytest.fail(f"JupyterLab did not come up on {base} within 60 s:\n{server.stdout.read()[-2000:]}")
                 time.sleep(0.3)
-        yield base, token
+        yield base, token, work
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
@@ -74,20 +83,20 @@ def get(base, path, token=None):
 
 
 def test_it_needs_the_token(lab):
-    base, _ = lab
+    base, _, _ = lab
     with pytest.raises(urllib.error.HTTPError) as e:
         get(base, "/api/kernelspecs")
     assert e.value.code == 403
 
 
 def test_it_offers_the_projects_kernel(lab):
-    base, token = lab
+    base, token, _ = lab
     specs = get(base, "/api/kernelspecs", token)["kernelspecs"]
     assert KERNEL_NAME in specs
 
 
 def test_the_quarto_extension_and_the_offline_settings_are_in_place(lab):
-    base, token = lab
+    base, token, _ = lab
     page = urllib.request.urlopen(f"{base}/lab?token={token}", timeout=10).read().decode()
     assert '"name": "jupyterlab-quarto"' in page  # among the page's federated extensions
     # tools/jupyterlab-overrides.json, installed into .venv: the defaults this JupyterLab uses.
@@ -103,14 +112,12 @@ def test_an_empty_token_is_refused():
     assert result.returncode == 1 and "JUPYTER_TOKEN is empty" in result.stderr
 
 
-@pytest.mark.jupyterlab
-@pytest.mark.parametrize("notebook", LECTURE, ids=[p.stem for p in LECTURE])
-def test_a_student_runs_every_cell_from_the_run_menu(lab, browser, notebook):
-    base, token = lab
-    nb = read(notebook)
+def run_all(browser, base, token, path, n_code):
+    """Open `path` in JupyterLab, check the kernel it shows, clear its outputs and run
+    Run > Run All Cells; return what each cell shows once the kernel is idle."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{base}/lab/tree/{notebook.name}?reset&token={token}")
+        page.goto(f"{base}/lab/tree/{path}?reset&token={token}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
         kernel = page.locator(".jp-Toolbar-kernelName").first
         kernel.wait_for(timeout=30000)
@@ -126,35 +133,78 @@ def test_a_student_runs_every_cell_from_the_run_menu(lab, browser, notebook):
         page.wait_for_function("() => ![...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
                                ".some(p => /\\d/.test(p.textContent))", timeout=10000)
         menu("Run", "Run All Cells")
-        n = len(code_cells(nb))
         # Done when every code cell has its number and the kernel is idle again. (Cells
         # out of view are not laid out: read textContent, not innerText.)
         done = f"""() => {{
             const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.textContent);
-            return prompts.length === {n} && prompts.every(p => /\\[\\d+\\]/.test(p))
+            return prompts.length === {n_code} && prompts.every(p => /\\[\\d+\\]/.test(p))
               && document.querySelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]') !== null;
         }}"""
         try:
-            page.wait_for_function(done, timeout=150000)
+            page.wait_for_function(done, timeout=150000, polling=500)  # not every frame: the kernel needs the CPU
         except Exception:
             state = page.evaluate("""() => ({prompts: [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
                 .map(p => p.textContent), status: [...document.querySelectorAll('[data-status]')]
                 .map(e => e.getAttribute('data-status'))})""")
-            pytest.fail(f"{notebook.name} did not finish running within 150 s: {state}")
-
-        cells = page.evaluate("""() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map(c => ({
+            pytest.fail(f"{path} did not finish running within 150 s: {state}")
+        return page.evaluate("""() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map(c => ({
             code: c.classList.contains('jp-CodeCell'),
+            source: c.classList.contains('jp-CodeCell') ? c.querySelector('.cm-content').textContent : '',
             error: !!c.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'),
+            output: [...c.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent).join('\\n'),
             images: [...c.querySelectorAll('.jp-OutputArea-output img')].map(i => i.complete && i.naturalWidth > 0),
             markdown: [...c.querySelectorAll('.jp-RenderedMarkdown')].map(m => m.textContent).join('\\n')}))""")
-        assert len(cells) == len(nb.cells)
-        raised = [i for i, c in enumerate(cells) if c["error"]]
-        tagged = [i for i, c in enumerate(nb.cells) if "raises-exception" in tags(c)]
-        assert raised == tagged, "only the cells tagged raises-exception may show an error"
-        stored = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-        shown = [ok for c in cells for ok in c["images"]]
-        assert len(shown) == stored and all(shown), "every figure renders"
-        text = "\n".join(c["markdown"] for c in cells)
-        assert ":::" not in text and not re.search(r"\{\.[\w-]+", text), "Quarto markup shows as text"
     finally:
         page.close()
+
+
+def assert_no_quarto_markup(cells):
+    text = "\n".join(c["markdown"] for c in cells)
+    assert ":::" not in text and not re.search(r"\{\.[\w-]+", text), "Quarto markup shows as text"
+    assert not re.search(r"^\. \. \.$", text, re.M), "a Quarto pause (. . .) shows as text"
+
+
+@pytest.mark.parametrize("name", runs(p.stem for p in LECTURE))
+def test_a_student_runs_every_cell_from_the_run_menu(lab, browser, name):
+    base, token, _ = lab
+    nb = read(ROOT / "notebooks" / f"{name}.ipynb")
+    cells = run_all(browser, base, token, f"notebooks/{name}.ipynb", len(code_cells(nb)))
+    assert len(cells) == len(nb.cells)
+    raised = [i for i, c in enumerate(cells) if c["error"]]
+    tagged = [i for i, c in enumerate(nb.cells) if "raises-exception" in tags(c)]
+    assert raised == tagged, "only the cells tagged raises-exception may show an error"
+    stored = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    shown = [ok for c in cells for ok in c["images"]]
+    assert len(shown) == stored and all(shown), "every figure renders"
+    assert_no_quarto_markup(cells)
+
+
+@pytest.mark.long
+def test_every_exercise_opens_with_the_projects_kernel(lab, browser):
+    base, token, _ = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        for name in EXERCISES:
+            page.goto(f"{base}/lab/tree/exercises/student/{name}.ipynb?reset&token={token}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
+            page.wait_for_function(f"() => (document.querySelector('.jp-Toolbar-kernelName') || {{}})"
+                                   f".innerText?.includes({KERNEL_DISPLAY!r})", timeout=30000)
+            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=30000)
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("name", runs(EXERCISES[:1]))
+def test_an_untouched_exercise_runs_and_each_check_says_plainly_what_fails(lab, browser, name):
+    """Run here for the first exercise; tests/test_exercises.py grades every untouched
+    student version and checks each failure's message the same way."""
+    base, token, work = lab
+    nb = read(work / "exercises" / "student" / f"{name}.ipynb")
+    cells = run_all(browser, base, token, f"exercises/student/{name}.ipynb", len(code_cells(nb)))
+    assert not [c for c in cells if c["error"]], "an untouched exercise runs without an error"
+    checks = [c for c in cells if re.fullmatch(r'grader\.check\("q\d+"\)', c["source"].strip())]
+    assert len(checks) == len(exercises.questions(work / "exercises" / "student" / f"{name}.ipynb")) >= 2
+    for check in checks:
+        # otter's report: the question, a cross, and the check's own one-line reason.
+        assert re.search(r"q\d+ results:", check["output"]) and "Test case failed" in check["output"], check["output"]
+        assert re.search(r"AssertionError: [A-Za-z]", check["output"]), check["output"]
