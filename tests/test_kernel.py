@@ -58,3 +58,18 @@ def test_setup_in_a_kernel_without_jax_names_the_fix():
     assert result.returncode != 0
     assert "SetupError" in result.stderr
     assert "make setup" in result.stderr and KERNEL in result.stderr
+
+
+@pytest.mark.parametrize("code, passes", [
+    ('from otter import Notebook as notebook_X7\nnotebook_X7.init_grading_mode("./tests")\n', True),
+    ('import sys\nsys.path.append(r"/tmp/x/autograder/submission")', True),
+    ('import sys\nsys.path.append(r"/tmp/x")\nimport jax', False),
+    ('import otter\ngrader = otter.Notebook("02-prng.ipynb")', False),
+])
+def test_before_the_setup_only_otters_own_grading_cells_pass(monkeypatch, code, passes):
+    """otter-grader runs two cells ahead of an exercise's own when it grades one."""
+    import lecture
+
+    monkeypatch.setattr(lecture, "_setup_done", False)
+    lines = code.splitlines(keepends=True)
+    assert (lecture._guard(lines) == lines) is passes
