@@ -7,7 +7,7 @@ REVEAL := slides/node_modules/reveal.js/dist/reveal.js
 NOTEBOOK_FILES := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 DECKS  := $(NOTEBOOK_FILES:notebooks/%.ipynb=slides/%.html)
 
-.PHONY: setup test test-lab lab data execute review slides decks pdf bench lock clean need-chromium need-node
+.PHONY: setup test test-lab lab exercises grade data execute review slides decks pdf bench lock clean need-chromium need-node
 
 setup: $(STAMP) $(REVEAL)  ## the virtual environment, the lock, the kernel and reveal.js: then all is offline
 
@@ -17,14 +17,21 @@ $(STAMP): requirements.txt tools/setup_env.py tools/jupyterlab-overrides.json
 	@$(PYTHON) tools/setup_env.py
 	@touch $@
 
-test: $(STAMP) slides      ## nbval over every notebook, then the project's own tests (browser test too)
-	$(PY) -m pytest -n 2 --dist loadfile
+test: $(STAMP) slides      ## nbval over every notebook, the exercises graded, JupyterLab and the decks in Chromium
+	$(PY) -m pytest -n 3 --dist loadfile --no-loadscope-reorder
 
-test-lab: $(STAMP)         ## every lecture notebook run from JupyterLab's Run menu in headless Chromium (~2 min)
-	$(PY) -m pytest -m jupyterlab tests/test_lab.py
+test-lab: $(STAMP)         ## only the JupyterLab tests: every notebook and exercise run from the Run menu
+	$(PY) -m pytest -n 3 --dist loadfile --no-loadscope-reorder tests/test_lab.py
 
-lab: $(STAMP)              ## JupyterLab with the lecture's kernel (127.0.0.1, token; root allowed)
+lab: exercises             ## JupyterLab with the lecture's kernel (127.0.0.1, token; root allowed)
 	$(PY) tools/lab.py
+
+exercises: $(STAMP)        ## student versions (exercises/student/) and autograders (exercises/autograder/)
+	@$(PY) tools/exercises.py build
+
+grade: exercises           ## grade students' notebooks: make grade SUBMISSIONS="returned/*.ipynb"
+	@test -n "$(SUBMISSIONS)" || { echo 'make grade: name the notebooks, e.g. make grade SUBMISSIONS="returned/*.ipynb"'; exit 1; }
+	@$(PY) tools/exercises.py grade $(SUBMISSIONS)
 
 data: $(STAMP)             ## regenerate data/ridge.csv (byte for byte)
 	$(PY) data/generate_ridge.py
@@ -73,5 +80,6 @@ lock:                      ## recompile requirements.txt from requirements.in
 	@$(PYTHON) tools/lock.py
 
 clean:                     ## remove what the build made, nothing committed
-	rm -rf $(VENV) .pytest_cache tests/screenshots slides/node_modules slides/*.html slides/*.pdf slides/notebooks
+	rm -rf $(VENV) .pytest_cache tests/screenshots slides/node_modules slides/*.html slides/*.pdf slides/notebooks \
+	  exercises/student exercises/autograder
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
