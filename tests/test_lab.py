@@ -132,7 +132,18 @@ def run_all(browser, base, token, path, n_code):
         menu("Edit", "Clear Outputs of All Cells")
         page.wait_for_function("() => ![...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
                                ".some(p => /\\d/.test(p.textContent))", timeout=10000)
-        menu("Run", "Run All Cells")
+        # A menu item chosen while JupyterLab is still settling can be dropped (seen on
+        # a fresh clone: the kernel idle, no cell queued), so choose it again until the
+        # first cell is queued or has run.
+        started = "() => /[*\\d]/.test(document.querySelector('.jp-CodeCell .jp-InputPrompt').textContent)"
+        for attempt in range(3):
+            menu("Run", "Run All Cells")
+            try:
+                page.wait_for_function(started, timeout=15000, polling=200)
+                break
+            except Exception:
+                if attempt == 2:
+                    pytest.fail(f"{path}: Run > Run All Cells started nothing, three times")
         # Done when every code cell has its number and the kernel is idle again. (Cells
         # out of view are not laid out: read textContent, not innerText.)
         done = f"""() => {{
