@@ -136,8 +136,10 @@ def run_all(browser, base, token, path, n_code):
         # a fresh clone: the kernel idle, no cell queued), so choose it again until the
         # first cell is queued or has run.
         started = "() => /[*\\d]/.test(document.querySelector('.jp-CodeCell .jp-InputPrompt').textContent)"
-        for attempt in range(3):
+        for attempt in range(3 if n_code else 1):  # (07, the "What next?" deck, has no code)
             menu("Run", "Run All Cells")
+            if not n_code:
+                break
             try:
                 page.wait_for_function(started, timeout=15000, polling=200)
                 break

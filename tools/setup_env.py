@@ -72,10 +72,7 @@ def main():
         run(python, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     print(f"installing {LOCK.name} into {VENV.relative_to(ROOT)}", flush=True)
     # Every distribution must match a hash in the lock (pip-compile --generate-hashes).
-    # --no-compile: Python compiles a module when it is first imported instead of pip
-    # compiling all of them one by one (most of a 1.5 GB environment is never imported).
-    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-        "--require-hashes", "-r", LOCK)
+    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--require-hashes", "-r", LOCK)
     install_kernel(python)
     install_jupyterlab_settings()
 
