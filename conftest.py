@@ -3,6 +3,7 @@
 share. (nbval's sanitizers are in
 tests/sanitize.cfg, passed with --nbval-sanitize-with in pytest.ini.)"""
 
+import fcntl
 import os
 import re
 from importlib import metadata
@@ -75,7 +76,27 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def built_exercises(tmp_path_factory):
+    """The exercises built as `make exercises` builds them, once for the whole run:
+    the first worker to need them builds them in the run's shared temporary folder."""
+    import exercises
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # one process: nothing to share
+        out = tmp_path_factory.mktemp("exercises")
+        exercises.build(out=out)
+        return out
+    shared = tmp_path_factory.getbasetemp().parent  # this run's, shared by its workers
+    out = shared / "exercises"
+    with open(shared / "exercises.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / ".built").exists():
+            exercises.build(out=out)
+            (out / ".built").touch()
+    return out
+
+
+@pytest.fixture(scope="session")  # one Chromium per worker, whatever order its tests come in
 def browser():
     if find_chromium() is None:
         if os.environ.get("CI"):

@@ -15,11 +15,9 @@ from helpers import ROOT
 NAMES = exercises.exercise_names()
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("exercises")
-    exercises.build(out=out)
-    return out
+@pytest.fixture
+def built(built_exercises):  # conftest.py: built once per run, as `make exercises` builds them
+    return built_exercises
 
 
 def test_there_is_an_exercise_per_section_with_two_to_four_questions(built):

@@ -40,13 +40,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+@pytest.fixture(scope="session")  # one server per worker, whatever order its tests come in
+def lab(tmp_path_factory, built_exercises):
     port, token = free_port(), secrets.token_hex(16)
     work = tmp_path_factory.mktemp("lab")  # notebooks/, data/ and the exercises as in the project
     shutil.copytree(ROOT / "notebooks", work / "notebooks", ignore=shutil.ignore_patterns(".*", "__pycache__"))
     shutil.copytree(ROOT / "data", work / "data")
-    exercises.build(out=work / "exercises")  # exercises/student/, as `make exercises` makes it
+    shutil.copytree(built_exercises / "student", work / "exercises" / "student")  # as `make exercises` makes it
     server = subprocess.Popen([sys.executable, ROOT / "tools" / "lab.py", "--port", str(port), "--no-browser",
                                "--root", work],
                               env=os.environ | {"JUPYTER_TOKEN": token}, stdout=subprocess.PIPE,

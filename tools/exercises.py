@@ -16,9 +16,9 @@ import argparse
 import contextlib
 import io
 import json
-import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +62,9 @@ def grade(autograder, submission):
     """Grade one notebook with one autograder zip: {question: (score, possible, message)}."""
     from otter.run import main as otter_run
 
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        # otter 7.0.0 calls DataFrame.drop(inplace=True), which pandas 3.1 deprecates
+        warnings.filterwarnings("ignore", "The inplace keyword in DataFrame.drop", module="otter")
         results = otter_run(str(submission), autograder=str(autograder), output_dir=None, no_logo=True)
     if results.catastrophic_error:
         raise RuntimeError(f"grading {submission} failed: {results.catastrophic_error}")
