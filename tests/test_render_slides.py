@@ -35,3 +35,16 @@ def test_index_only_reports_a_broken_notebook_in_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("make slides: 99-broken.ipynb, cell 0 stores a PNG")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("text", ["not json", '{"nbformat": 3, "worksheets": []}', '{"nbformat": 4}'])
+def test_a_file_that_is_not_a_notebook_is_named_in_one_line(tmp_path, text):
+    path = tmp_path / "99-junk.ipynb"
+    path.write_text(text)
+    with pytest.raises(render_slides.RenderError, match="99-junk.ipynb is not a readable notebook"):
+        render_slides.read_notebook(path)
+
+
+def test_it_reads_a_notebook_as_nbformat_does():
+    path = ROOT / "notebooks" / "05-regression.ipynb"
+    assert render_slides.read_notebook(path) == nbformat.read(path, as_version=4)

@@ -33,7 +33,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import nbformat
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,10 +148,41 @@ def pandoc_options(options):
     return args
 
 
+class Node(dict):
+    """A notebook's JSON with attribute access, as nbformat's NotebookNode gives it."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+def read_notebook(path):
+    """The notebook as `nbformat.read(path, 4)` gives it (lines joined into strings),
+    without importing nbformat: its schema checker alone takes a second to import, in
+    every deck's process."""
+    try:
+        nb = json.loads(Path(path).read_text(), object_hook=Node)
+        if nb.get("nbformat") != 4:
+            raise ValueError(f"nbformat {nb.get('nbformat')}, not 4")
+        for cell in nb.cells:
+            cell["source"] = "".join(cell.source)
+            for out in cell.get("outputs", []):
+                if isinstance(out.get("text"), list):
+                    out["text"] = "".join(out["text"])
+                for mime, value in out.get("data", {}).items():
+                    if isinstance(value, list):
+                        out["data"][mime] = "".join(value)
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as e:
+        raise RenderError(f"{Path(path).name} is not a readable notebook ({e})") from None
+    return nb
+
+
 def render(path):
     if not (REVEAL / "dist" / "reveal.js").is_file():
         raise RenderError("reveal.js is missing: run `make slides` (it runs `npm ci` in slides/)")
-    nb = nbformat.read(path, as_version=4)
+    nb = read_notebook(path)
     front, body = notebook_markdown(nb, path.name)
     meta = deck_meta(front, path.stem)
     target = SLIDES / f"{path.stem}.html"
@@ -212,7 +242,7 @@ def main(argv=None):
     try:
         for path in paths:
             if args.index_only:
-                front, _ = notebook_markdown(nbformat.read(path, as_version=4), path.name)
+                front, _ = notebook_markdown(read_notebook(path), path.name)
                 decks.append((SLIDES / f"{path.stem}.html", deck_meta(front, path.stem)))
             else:
                 target, meta = render(path.resolve())
