@@ -1,7 +1,7 @@
 """The test run's header (the installed JAX against the lock), the work units of
-`make test`'s two workers, and the headless browser the deck and JupyterLab tests
-share. (nbval's sanitizers are in
-tests/sanitize.cfg, passed with --nbval-sanitize-with in pytest.ini.)"""
+`make test`'s workers, and what the tests share: the built exercises and a headless
+browser. (nbval's sanitizers are in tests/sanitize.cfg, passed with
+--nbval-sanitize-with in pytest.ini.)"""
 
 import fcntl
 import os
@@ -44,13 +44,13 @@ def pytest_report_header(config):
     return lines
 
 
-# `make test` runs `pytest -n 3 --dist loadfile --no-loadscope-reorder` (three
-# workers on two cores: the JupyterLab, browser and multi-process tests spend much
-# of their time waiting on other processes). A file's
-# tests run together on one worker (a notebook's cells share one kernel, a module's
-# fixtures start once), except these long parametrized tests, each parameter a work
-# unit of its own so that the workers share them. (pytest-xdist's own
-# `xdist_group` marks do not group under pytest 9.2: pytest-xdist issue #1386.)
+# `make test` runs `pytest -n 3 --dist loadfile --no-loadscope-reorder`: three
+# workers on two cores, since the JupyterLab, browser and multi-process tests spend
+# much of their time waiting on other processes. A file's tests run together on one
+# worker (a notebook's cells share one kernel), except these long parametrized
+# tests: each parameter is a work unit of its own, so that the workers share them.
+# (pytest-xdist's own `xdist_group` marks do not group under pytest 9.2:
+# pytest-xdist issue #1386.)
 OWN_UNITS = (
     "tests/test_lab.py::test_a_student_runs_every_cell_from_the_run_menu[",
     "tests/test_exercises.py::test_the_solution_passes_every_check_and_the_untouched_student_version_fails_each[",
