@@ -1,8 +1,9 @@
 """The exercises (exercises/solutions/, otter-grader's format): built as `make
 exercises` builds them, then graded as an instructor grades (`otter run`, in this
 environment, with the project's kernel). Every solution passes every check; every
-untouched student version fails every check, each for the plain reason its check
-gives (an AssertionError with a sentence), which proves the check ran."""
+untouched student version runs without an error and fails every check, each for the
+plain reason its check gives (an AssertionError with a sentence), which proves the
+check ran."""
 
 import json
 import re
@@ -48,9 +49,11 @@ def test_solutions_store_no_outputs():
 @pytest.mark.parametrize("name", NAMES)
 def test_the_solution_passes_every_check_and_the_untouched_student_version_fails_each(built, name):
     autograder = built / "autograder" / f"{name}.zip"
-    solved = exercises.grade(autograder, ROOT / "exercises" / "solutions" / f"{name}.ipynb")
-    untouched = exercises.grade(autograder, built / "student" / f"{name}.ipynb")
+    solved, solved_errors = exercises.grade(autograder, ROOT / "exercises" / "solutions" / f"{name}.ipynb")
+    untouched, untouched_errors = exercises.grade(autograder, built / "student" / f"{name}.ipynb")
     questions = exercises.questions(built / "student" / f"{name}.ipynb")
+    assert solved_errors == [], f"{name}: the solution raises: {solved_errors}"
+    assert untouched_errors == [], f"{name}: an untouched student version runs without an error: {untouched_errors}"
     assert sorted(solved) == sorted(untouched) == questions
     for q in questions:
         score, possible, message = solved[q]

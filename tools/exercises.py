@@ -59,7 +59,8 @@ def build(names=None, solutions=SOLUTIONS, out=EXERCISES):
 
 
 def grade(autograder, submission):
-    """Grade one notebook with one autograder zip: {question: (score, possible, message)}."""
+    """Grade one notebook with one autograder zip: ({question: (score, possible, message)},
+    the errors its cells raised while it ran, as "Name: message")."""
     from otter.run import main as otter_run
 
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
@@ -72,7 +73,9 @@ def grade(autograder, submission):
     for name, test_file in sorted(results.results.items()):
         messages = [r.message.strip() for r in test_file.test_case_results if not r.passed and r.message]
         graded[name] = (test_file.score, test_file.possible, "\n".join(messages))
-    return graded
+    cells = results.notebook.cells if results.notebook else []
+    errors = [f"{o.ename}: {o.evalue}" for c in cells for o in c.get("outputs", []) if o.output_type == "error"]
+    return graded, errors
 
 
 def exercise_of(submission, names):
@@ -107,12 +110,14 @@ def main(argv=None):
         autograder = EXERCISES / "autograder" / f"{name}.zip"
         if not autograder.is_file():
             sys.exit(f"make grade: {autograder.relative_to(ROOT)} is missing; run `make exercises` first")
-        graded = grade(autograder, submission)
+        graded, errors = grade(autograder, submission)
         score = sum(s for s, _, _ in graded.values())
         possible = sum(p for _, p, _ in graded.values())
         print(f"{submission}  ({name}): {score:g} / {possible:g}")
         for question, (s, p, message) in graded.items():
             print(f"  {question}: {s:g} / {p:g}" + (f"  {message.splitlines()[-1]}" if message else ""))
+        for error in errors:
+            print(f"  a cell raised {error.splitlines()[0]}")
     return 0
 
 
