@@ -17,11 +17,14 @@ $(STAMP): requirements.txt tools/setup_env.py tools/jupyterlab-overrides.json
 	@$(PYTHON) tools/setup_env.py
 	@touch $@
 
+# Three workers on two cores; which tests share a worker: conftest.py
+PYTEST := $(PY) -m pytest -n 3 --dist loadfile --no-loadscope-reorder
+
 test: $(STAMP) slides      ## nbval over every notebook, the exercises graded, JupyterLab and the decks in Chromium
-	$(PY) -m pytest -n 3 --dist loadfile --no-loadscope-reorder
+	$(PYTEST)
 
 test-lab: $(STAMP)         ## only the JupyterLab tests: every notebook and exercise run from the Run menu
-	$(PY) -m pytest -n 3 --dist loadfile --no-loadscope-reorder tests/test_lab.py
+	$(PYTEST) tests/test_lab.py
 
 lab: exercises             ## JupyterLab with the lecture's kernel (127.0.0.1, token; root allowed)
 	$(PY) tools/lab.py

@@ -16,21 +16,16 @@ from helpers import ROOT
 NAMES = exercises.exercise_names()
 
 
-@pytest.fixture
-def built(built_exercises):  # conftest.py: built once per run, as `make exercises` builds them
-    return built_exercises
-
-
-def test_there_is_an_exercise_per_section_with_two_to_four_questions(built):
+def test_there_is_an_exercise_per_section_with_two_to_four_questions(built_exercises):
     sections = {"02", "03", "04", "05", "06"}  # PRNG, jit, autograd & vmap, regression, pytrees & MLP
     assert {name[:2] for name in NAMES} == sections
     for name in NAMES:
-        assert 2 <= len(exercises.questions(built / "student" / f"{name}.ipynb")) <= 4, name
+        assert 2 <= len(exercises.questions(built_exercises / "student" / f"{name}.ipynb")) <= 4, name
 
 
-def test_a_student_version_keeps_no_solution(built):
+def test_a_student_version_keeps_no_solution(built_exercises):
     for name in NAMES:
-        student = (built / "student" / f"{name}.ipynb").read_text()
+        student = (built_exercises / "student" / f"{name}.ipynb").read_text()
         solution = json.loads((ROOT / "exercises" / "solutions" / f"{name}.ipynb").read_text())
         assert "# SOLUTION" not in student and "BEGIN SOLUTION" not in student, name
         nb = json.loads(student)
@@ -47,11 +42,11 @@ def test_solutions_store_no_outputs():
 
 @pytest.mark.long  # and each exercise a work unit of its own under make test (conftest.py)
 @pytest.mark.parametrize("name", NAMES)
-def test_the_solution_passes_every_check_and_the_untouched_student_version_fails_each(built, name):
-    autograder = built / "autograder" / f"{name}.zip"
+def test_the_solution_passes_every_check_and_the_untouched_student_version_fails_each(built_exercises, name):
+    autograder = built_exercises / "autograder" / f"{name}.zip"
     solved, solved_errors = exercises.grade(autograder, ROOT / "exercises" / "solutions" / f"{name}.ipynb")
-    untouched, untouched_errors = exercises.grade(autograder, built / "student" / f"{name}.ipynb")
-    questions = exercises.questions(built / "student" / f"{name}.ipynb")
+    untouched, untouched_errors = exercises.grade(autograder, built_exercises / "student" / f"{name}.ipynb")
+    questions = exercises.questions(built_exercises / "student" / f"{name}.ipynb")
     assert solved_errors == [], f"{name}: the solution raises: {solved_errors}"
     assert untouched_errors == [], f"{name}: an untouched student version runs without an error: {untouched_errors}"
     assert sorted(solved) == sorted(untouched) == questions

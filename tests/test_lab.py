@@ -29,7 +29,7 @@ EXERCISES = exercises.exercise_names()
 
 
 def runs(names):
-    """One parameter per notebook, long: handed out first under `make test`'s two workers,
+    """One parameter per notebook, long: handed out first under `make test`'s workers,
     each a work unit of its own (conftest.py)."""
     return [pytest.param(name, id=name, marks=pytest.mark.long) for name in names]
 
@@ -112,17 +112,20 @@ def test_an_empty_token_is_refused():
     assert result.returncode == 1 and "JUPYTER_TOKEN is empty" in result.stderr
 
 
+def open_notebook(page, base, token, path):
+    """Open `path` in JupyterLab (its layout reset) and wait until it shows the project's kernel."""
+    page.goto(f"{base}/lab/tree/{path}?reset&token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
+    page.wait_for_function(f"() => (document.querySelector('.jp-Toolbar-kernelName') || {{}})"
+                           f".innerText?.includes({KERNEL_DISPLAY!r})", timeout=30000)
+
+
 def run_all(browser, base, token, path, n_code):
     """Open `path` in JupyterLab, check the kernel it shows, clear its outputs and run
     Run > Run All Cells; return what each cell shows once the kernel is idle."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{base}/lab/tree/{path}?reset&token={token}")
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
-        kernel = page.locator(".jp-Toolbar-kernelName").first
-        kernel.wait_for(timeout=30000)
-        page.wait_for_function(f"() => document.querySelector('.jp-Toolbar-kernelName')"
-                               f".innerText.includes({KERNEL_DISPLAY!r})", timeout=30000)
+        open_notebook(page, base, token, path)
 
         def menu(name, item):
             page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{name}$")).click()
@@ -198,10 +201,7 @@ def test_every_exercise_opens_with_the_projects_kernel(lab, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         for name in EXERCISES:
-            page.goto(f"{base}/lab/tree/exercises/student/{name}.ipynb?reset&token={token}")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
-            page.wait_for_function(f"() => (document.querySelector('.jp-Toolbar-kernelName') || {{}})"
-                                   f".innerText?.includes({KERNEL_DISPLAY!r})", timeout=30000)
+            open_notebook(page, base, token, f"exercises/student/{name}.ipynb")
             page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=30000)
     finally:
         page.close()

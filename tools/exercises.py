@@ -48,10 +48,9 @@ def build(names=None, solutions=SOLUTIONS, out=EXERCISES):
         if not source.is_file():
             sys.exit(f"make exercises: no exercise {source}")
         with tempfile.TemporaryDirectory(dir=out) as tmp:
-            # Solutions are checked by grading them (tests/test_exercises.py),
-            # so otter's own test run at assign time is left out.
+            # (Each solution's config has `run_tests: false`: CI grades the solutions instead.)
             with contextlib.redirect_stdout(io.StringIO()):
-                otter_assign(str(source), tmp, no_pdfs=True, no_run_tests=True)
+                otter_assign(str(source), tmp, no_pdfs=True)
             (zip_file,) = Path(tmp, "autograder").glob("*.zip")
             Path(tmp, "student", f"{name}.ipynb").replace(out / "student" / f"{name}.ipynb")
             zip_file.replace(out / "autograder" / f"{name}.zip")
