@@ -20,6 +20,7 @@ One process of a run, as on each of several machines (see the README):
 """
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -96,17 +97,14 @@ def free_port():
 
 
 def end(processes):
-    """End every process still running (its whole process group), and reap it."""
+    """End every process still running (its whole process group), and reap it. SIGKILL
+    at once: jax.distributed takes SIGTERM as a preemption notice and keeps running."""
     for p in processes:
         if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 5
+            with contextlib.suppress(ProcessLookupError):  # it may end meanwhile
+                os.killpg(p.pid, signal.SIGKILL)
     for p in processes:
-        try:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+        p.wait()
 
 
 def launch(n, local_devices, steps, timeout, port=None, crash_process=None):
@@ -141,7 +139,7 @@ def launch(n, local_devices, steps, timeout, port=None, crash_process=None):
             why = f"ran past --timeout ({timeout:g} s) and was ended"
         else:
             why = f"failed (exit status {processes[i].returncode})"
-        last = [line for line in outputs[i][1].splitlines() if line.strip()][-3:]
+        last = [line for line in outputs[i][1].splitlines() if line.strip()][-3:] or ["(nothing)"]
         print(f"process {i} {why}\nEvery process has been ended. The last words of process {i}:\n  "
               + "\n  ".join(last), file=sys.stderr)
         return 1
