@@ -31,11 +31,12 @@ def launch(*args, limit=180):
 
 @pytest.mark.long
 def test_two_processes_agree_with_one_process():
-    result, _ = launch("--processes", 2, "--local-devices", 2)
+    # 200 of the lecture's 1000 steps: the agreement is what is tested here (the
+    # 1000-step loss, 0.01788, is the pytrees notebook's, which nbval compares).
+    result, _ = launch("--processes", 2, "--local-devices", 2, "--steps", 200)
     assert result.returncode == 0, result.stderr
-    assert re.findall(r"process \d: 2 of 4 devices, final loss 0\.01788\d+", result.stdout) != []
-    assert len(re.findall(r"final loss", result.stdout)) == 3
-    assert "all agree within 1e-06" in result.stdout
+    assert len(re.findall(r"process \d: 2 of 4 devices, final loss 0\.0\d+", result.stdout)) == 2
+    assert re.search(r"one process: final loss 0\.0\d+; all agree within 1e-06", result.stdout)
 
 
 def test_a_failing_process_ends_every_process():
@@ -46,9 +47,9 @@ def test_a_failing_process_ends_every_process():
 
 
 def test_a_run_past_its_time_is_ended():
-    result, _ = launch("--processes", 2, "--steps", 10**6, "--timeout", 5)
+    result, _ = launch("--processes", 2, "--steps", 10**6, "--timeout", 3)
     assert result.returncode == 1
-    assert "ran past --timeout (5 s) and was ended" in result.stderr
+    assert "ran past --timeout (3 s) and was ended" in result.stderr
 
 
 def test_a_coordinator_that_cannot_start_says_so():
