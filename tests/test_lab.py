@@ -5,6 +5,7 @@ run from its Run menu in headless Chromium, as a student would. The server serve
 copy of the project's notebooks (JupyterLab autosaves), is stopped afterwards
 whatever happens, and a server that does not come up fails with a plain message."""
 
+import contextlib
 import json
 import os
 import re
@@ -112,35 +113,62 @@ def test_an_empty_token_is_refused():
     assert result.returncode == 1 and "JUPYTER_TOKEN is empty" in result.stderr
 
 
-def open_notebook(page, base, token, path):
-    """Open `path` in JupyterLab (its layout reset) and wait until it shows the project's kernel."""
-    page.goto(f"{base}/lab/tree/{path}?reset&token={token}")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
-    page.wait_for_function(f"() => (document.querySelector('.jp-Toolbar-kernelName') || {{}})"
-                           f".innerText?.includes({KERNEL_DISPLAY!r})", timeout=30000)
+@pytest.fixture(scope="session")  # one JupyterLab page per worker, each notebook opened in it
+def lab_page(lab, browser):
+    """JupyterLab loaded once (its layout reset) and kept: loading it anew for every
+    notebook cost the run's shared CPU about 3 s a time."""
+    base, token, _ = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/lab?reset&token={token}")
+    page.wait_for_selector(".lm-MenuBar-itemLabel", timeout=60000)
+    yield page
+    page.close()
 
 
-def run_all(browser, base, token, path, n_code):
+def menu(page, name, item):
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{name}$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
+
+
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in view (its tab the current one)
+
+
+@contextlib.contextmanager
+def opened(page, path):
+    """`path` opened as a student opens it (File > Open from Path…), shown with the
+    project's kernel; then closed with its kernel shut down (File > Close and Shut
+    Down Notebook…), whatever happened."""
+    menu(page, "File", "Open from Path…")
+    page.locator(".jp-Dialog input").fill(path)
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    page.wait_for_function(f"""() => {{
+        const tab = document.querySelector('.lm-DockPanel-tabBar .lm-mod-current .lm-TabBar-tabLabel');
+        const kernel = document.querySelector('{NOTEBOOK} .jp-Toolbar-kernelName');
+        return tab && tab.textContent === {path.split("/")[-1]!r} && document.querySelector('{NOTEBOOK} .jp-Cell')
+          && kernel && kernel.textContent.includes({KERNEL_DISPLAY!r});
+    }}""", timeout=60000)
+    try:
+        yield
+    finally:
+        menu(page, "File", "Close and Shut Down Notebook…")
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+        page.wait_for_selector(".jp-NotebookPanel", state="detached", timeout=30000)
+
+
+def run_all(page, path, n_code):
     """Open `path` in JupyterLab, check the kernel it shows, clear its outputs and run
     Run > Run All Cells; return what each cell shows once the kernel is idle."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    try:
-        open_notebook(page, base, token, path)
-
-        def menu(name, item):
-            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{name}$")).click()
-            page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{item}$")).click()
-
+    with opened(page, path):
         # Clear the stored outputs first, so that what is checked below is this run's.
-        menu("Edit", "Clear Outputs of All Cells")
-        page.wait_for_function("() => ![...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+        menu(page, "Edit", "Clear Outputs of All Cells")
+        page.wait_for_function(f"() => ![...document.querySelectorAll('{NOTEBOOK} .jp-CodeCell .jp-InputPrompt')]"
                                ".some(p => /\\d/.test(p.textContent))", timeout=10000)
         # A menu item chosen while JupyterLab is still settling can be dropped (seen on
         # a fresh clone: the kernel idle, no cell queued), so choose it again until the
         # first cell is queued or has run.
-        started = "() => /[*\\d]/.test(document.querySelector('.jp-CodeCell .jp-InputPrompt').textContent)"
+        started = f"() => /[*\\d]/.test(document.querySelector('{NOTEBOOK} .jp-CodeCell .jp-InputPrompt').textContent)"
         for attempt in range(3 if n_code else 1):  # (07, the "What next?" deck, has no code)
-            menu("Run", "Run All Cells")
+            menu(page, "Run", "Run All Cells")
             if not n_code:
                 break
             try:
@@ -152,26 +180,24 @@ def run_all(browser, base, token, path, n_code):
         # Done when every code cell has its number and the kernel is idle again. (Cells
         # out of view are not laid out: read textContent, not innerText.)
         done = f"""() => {{
-            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.textContent);
+            const prompts = [...document.querySelectorAll('{NOTEBOOK} .jp-CodeCell .jp-InputPrompt')].map(p => p.textContent);
             return prompts.length === {n_code} && prompts.every(p => /\\[\\d+\\]/.test(p))
-              && document.querySelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]') !== null;
+              && document.querySelector('{NOTEBOOK} .jp-Notebook-ExecutionIndicator[data-status="idle"]') !== null;
         }}"""
         try:
             page.wait_for_function(done, timeout=150000, polling=500)  # not every frame: the kernel needs the CPU
         except Exception:
-            state = page.evaluate("""() => ({prompts: [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
-                .map(p => p.textContent), status: [...document.querySelectorAll('[data-status]')]
-                .map(e => e.getAttribute('data-status'))})""")
+            state = page.evaluate(f"""() => ({{prompts: [...document.querySelectorAll('{NOTEBOOK} .jp-CodeCell .jp-InputPrompt')]
+                .map(p => p.textContent), status: [...document.querySelectorAll('{NOTEBOOK} [data-status]')]
+                .map(e => e.getAttribute('data-status'))}})""")
             pytest.fail(f"{path} did not finish running within 150 s: {state}")
-        return page.evaluate("""() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map(c => ({
+        return page.evaluate(f"""() => [...document.querySelectorAll('{NOTEBOOK} .jp-Cell')].map(c => ({{
             code: c.classList.contains('jp-CodeCell'),
             source: c.classList.contains('jp-CodeCell') ? c.querySelector('.cm-content').textContent : '',
             error: !!c.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'),
             output: [...c.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent).join('\\n'),
             images: [...c.querySelectorAll('.jp-OutputArea-output img')].map(i => i.complete && i.naturalWidth > 0),
-            markdown: [...c.querySelectorAll('.jp-RenderedMarkdown')].map(m => m.textContent).join('\\n')}))""")
-    finally:
-        page.close()
+            markdown: [...c.querySelectorAll('.jp-RenderedMarkdown')].map(m => m.textContent).join('\\n')}}))""")
 
 
 def assert_no_quarto_markup(cells):
@@ -181,10 +207,9 @@ def assert_no_quarto_markup(cells):
 
 
 @pytest.mark.parametrize("name", runs(p.stem for p in LECTURE))
-def test_a_student_runs_every_cell_from_the_run_menu(lab, browser, name):
-    base, token, _ = lab
+def test_a_student_runs_every_cell_from_the_run_menu(lab_page, name):
     nb = read(ROOT / "notebooks" / f"{name}.ipynb")
-    cells = run_all(browser, base, token, f"notebooks/{name}.ipynb", len(code_cells(nb)))
+    cells = run_all(lab_page, f"notebooks/{name}.ipynb", len(code_cells(nb)))
     assert len(cells) == len(nb.cells)
     raised = [i for i, c in enumerate(cells) if c["error"]]
     tagged = [i for i, c in enumerate(nb.cells) if "raises-exception" in tags(c)]
@@ -196,24 +221,19 @@ def test_a_student_runs_every_cell_from_the_run_menu(lab, browser, name):
 
 
 @pytest.mark.long
-def test_every_exercise_opens_with_the_projects_kernel(lab, browser):
-    base, token, _ = lab
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    try:
-        for name in EXERCISES:
-            open_notebook(page, base, token, f"exercises/student/{name}.ipynb")
-            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=30000)
-    finally:
-        page.close()
+def test_every_exercise_opens_with_the_projects_kernel(lab_page):
+    for name in EXERCISES:
+        with opened(lab_page, f"exercises/student/{name}.ipynb"):
+            lab_page.wait_for_selector(f'{NOTEBOOK} .jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=30000)
 
 
 @pytest.mark.parametrize("name", runs(EXERCISES[:1]))
-def test_an_untouched_exercise_runs_and_each_check_says_plainly_what_fails(lab, browser, name):
+def test_an_untouched_exercise_runs_and_each_check_says_plainly_what_fails(lab, lab_page, name):
     """Run here for the first exercise; tests/test_exercises.py grades every untouched
     student version and checks each failure's message the same way."""
-    base, token, work = lab
+    _, _, work = lab
     nb = read(work / "exercises" / "student" / f"{name}.ipynb")
-    cells = run_all(browser, base, token, f"exercises/student/{name}.ipynb", len(code_cells(nb)))
+    cells = run_all(lab_page, f"exercises/student/{name}.ipynb", len(code_cells(nb)))
     assert not [c for c in cells if c["error"]], "an untouched exercise runs without an error"
     checks = [c for c in cells if re.fullmatch(r'grader\.check\("q\d+"\)', c["source"].strip())]
     assert len(checks) == len(exercises.questions(work / "exercises" / "student" / f"{name}.ipynb")) >= 2
