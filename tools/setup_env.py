@@ -90,6 +90,9 @@ def install_with_uv(python):
 
 
 def install_with_pip(python):
+    # The pip a venv starts with can be too old for the lock: pip 23.2 (Python 3.11.7's)
+    # resolves jupyter-events' `jsonschema[format-nongpl]` to a release the lock does not pin.
+    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade", "pip")
     # pip byte-compiles one file at a time; compileall -j 0 does the same on every core
     # (about 10 s of 53 saved on 2 cores). Not compiling at all costs far more later:
     # the first test run's many processes then compile the same modules at once.
