@@ -1,5 +1,6 @@
 # The project's verbs; the real work is in tools/ and data/.
-PYTHON ?= python3
+# PYTHON=... picks the interpreter for .venv; unset, tools/find_python.py finds Python 3.12+
+PYTHON ?=
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
@@ -11,10 +12,8 @@ DECKS  := $(NOTEBOOK_FILES:notebooks/%.ipynb=slides/%.html)
 
 setup: $(STAMP) $(REVEAL)  ## the virtual environment, the lock, the kernel and reveal.js: then all is offline
 
-$(STAMP): requirements.txt tools/setup_env.py tools/jupyterlab-overrides.json
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
-	  { echo "make setup: needs Python 3.11 or newer as $(PYTHON) (install it, or run make setup PYTHON=python3.12)"; exit 1; }
-	@$(PYTHON) tools/setup_env.py
+$(STAMP): requirements.txt tools/setup_env.py tools/find_python.py tools/jupyterlab-overrides.json
+	@python3 tools/setup_env.py $(if $(PYTHON),--python $(PYTHON))
 	@touch $@
 
 # Three workers on two cores; which tests share a worker: conftest.py
@@ -79,8 +78,8 @@ bench: $(STAMP)            ## the lecture's timing claims side by side -> bench/
 need-chromium: $(STAMP)    # one line and a stop when no browser is installed
 	@$(PY) tools/browser.py
 
-lock:                      ## recompile requirements.txt from requirements.in
-	@$(PYTHON) tools/lock.py
+lock:                      ## recompile requirements.txt from requirements.in (on the Python make setup uses)
+	@python3 tools/lock.py $(if $(PYTHON),--python $(PYTHON))
 
 clean:                     ## remove what the build made, nothing committed
 	rm -rf $(VENV) .pytest_cache tests/screenshots slides/node_modules slides/*.html slides/*.pdf slides/notebooks \

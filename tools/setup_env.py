@@ -1,22 +1,28 @@
 """`make setup`: the project's virtual environment, its lock and its Jupyter kernel.
 
-Runs with whatever `python3` is on PATH, so it checks that Python first and stops
-with one line when it is too old for the lock. Safe to run again: uv (or pip)
-installs only what the lock changed, and the kernel spec is rewritten in place.
+Runs with whatever `python3` is on PATH (3.11 will do: it needs only the standard
+library) and builds the environment on Python 3.12 or newer: the interpreter named by
+`--python` (`make setup PYTHON=...`), else the one tools/find_python.py finds, newest
+first; one line and a stop where there is none. An existing `.venv` on another
+Python than the one chosen is made anew. Safe to run again: uv (or pip) installs
+only what the lock changed, and the kernel spec is rewritten in place.
 """
 
+import argparse
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import find_python
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 LOCK = ROOT / "requirements.txt"
-MIN_PYTHON = (3, 11)  # jax 0.10 and numpy 2.4 in the lock need it
 
 
 def lecture_module():
@@ -102,15 +108,19 @@ def install_with_pip(python):
     subprocess.run([str(python), "-m", "compileall", "-qq", "-j", "0", str(VENV / "lib")], check=False)
 
 
-def main():
-    if sys.version_info < MIN_PYTHON:
-        need = ".".join(map(str, MIN_PYTHON))
-        sys.exit(f"make setup: Python {need} or newer is needed, this is {sys.version.split()[0]} "
-                 f"({sys.executable}); install it and run `make setup PYTHON=python{need}`.")
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Build .venv from the lock.")
+    parser.add_argument("--python", help="the interpreter to build on (default: the newest supported one found)")
+    args = parser.parse_args(argv)
+    base = find_python.chosen(args.python)
+    want = find_python.version_of(base)
     python = venv_python()
+    if python.exists() and find_python.version_of(python) != want:
+        print(f"{VENV.relative_to(ROOT)} is on another Python; making it anew", flush=True)
+        shutil.rmtree(VENV)
     if not python.exists():
-        print(f"creating {VENV.relative_to(ROOT)} with {sys.executable}", flush=True)
-        run(sys.executable, "-m", "venv", VENV)
+        print(f"creating {VENV.relative_to(ROOT)} with {base} (Python {'.'.join(map(str, want))})", flush=True)
+        run(base, "-m", "venv", VENV)
     print(f"installing {LOCK.name} into {VENV.relative_to(ROOT)}", flush=True)
     # Every distribution must match a hash in the lock (pip-compile --generate-hashes).
     if not install_with_uv(python):
