@@ -8,7 +8,7 @@ REVEAL := slides/node_modules/reveal.js/dist/reveal.js
 NOTEBOOK_FILES := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 DECKS  := $(NOTEBOOK_FILES:notebooks/%.ipynb=slides/%.html)
 
-.PHONY: setup test test-lab lab exercises grade data execute review slides decks pdf bench lock clean need-chromium need-node
+.PHONY: setup test test-lab lab exercises grade data execute review drift slides decks pdf bench lock clean need-chromium need-node
 
 setup: $(STAMP) $(REVEAL)  ## the virtual environment, the lock, the kernel and reveal.js: then all is offline
 
@@ -43,6 +43,10 @@ execute: $(STAMP)          ## re-execute every notebook in place after a deliber
 
 review: $(STAMP)           ## what changed in the notebooks since the last commit, outputs included, as text
 	$(VENV)/bin/nbdiff HEAD -- notebooks
+
+drift: $(STAMP)            ## another JAX release against the stored outputs: make drift JAX=0.10.2 -> docs/drift/
+	@test -n "$(JAX)" || { echo 'make drift: name a JAX release, e.g. make drift JAX=0.10.2'; exit 1; }
+	@$(PY) tools/drift.py --jax $(JAX) $(if $(PYTHON),--base-python $(PYTHON))
 
 slides: $(STAMP)           ## the decks in slides/: Quarto where installed, else pandoc + reveal.js
 	@if command -v quarto >/dev/null 2>&1; then \
@@ -82,6 +86,6 @@ lock:                      ## recompile requirements.txt from requirements.in (o
 	@python3 tools/lock.py $(if $(PYTHON),--python $(PYTHON))
 
 clean:                     ## remove what the build made, nothing committed
-	rm -rf $(VENV) .pytest_cache tests/screenshots slides/node_modules slides/*.html slides/*.pdf slides/notebooks \
+	rm -rf $(VENV) .drift .pytest_cache tests/screenshots slides/node_modules slides/*.html slides/*.pdf slides/notebooks \
 	  exercises/student exercises/autograder
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
