@@ -38,8 +38,8 @@ grade: exercises           ## grade students' notebooks: make grade SUBMISSIONS=
 data: $(STAMP)             ## regenerate data/ridge.csv (byte for byte)
 	$(PY) data/generate_ridge.py
 
-execute: $(STAMP)          ## re-execute every notebook in place after a deliberate change
-	$(PY) tools/execute.py
+execute: $(STAMP)          ## re-execute every notebook in place after a deliberate change (TIMEOUT=s per cell)
+	@$(PY) tools/execute.py $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
 review: $(STAMP)           ## what changed in the notebooks since the last commit, outputs included, as text
 	$(VENV)/bin/nbdiff HEAD -- notebooks

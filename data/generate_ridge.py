@@ -57,7 +57,7 @@ def write(path=DEFAULT_OUT):
     """Write the CSV atomically: a reader never sees a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ridge-", suffix=".csv")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "w", newline="") as f:
             f.write(to_csv(generate()))

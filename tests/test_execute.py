@@ -1,7 +1,12 @@
-"""`make execute` writes a notebook only after it ran completely."""
+"""`make execute` writes a notebook only after it ran completely, and stops when told."""
 
+import os
+import signal
 import subprocess
 import sys
+import time
+
+import pytest
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
@@ -59,4 +64,51 @@ def test_a_cell_past_its_time_out_is_named_and_the_others_still_run(tmp_path):
     assert result.returncode == 1
     assert "cell 1 ran past the 2 s time-out; the notebook was not written" in result.stderr
     assert slow.read_bytes() == before
+    assert nbformat.read(good, as_version=4).cells[0].outputs[0].text == "hi\n"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_signal_stops_at_once_ends_the_kernel_and_leaves_every_notebook_as_it_was(tmp_path, signum):
+    running, next_one = tmp_path / "a.ipynb", tmp_path / "b.ipynb"
+    started = tmp_path / "kernel.pid"
+    nbformat.write(new_notebook(cells=[
+        new_code_cell(f"import os, pathlib; pathlib.Path({str(started)!r}).write_text(str(os.getpid()))"),
+        new_code_cell("import time; time.sleep(600)")]), running)
+    nbformat.write(new_notebook(cells=[new_code_cell("print('hi')")]), next_one)
+    before = {p: p.read_bytes() for p in (running, next_one)}
+    proc = subprocess.Popen([sys.executable, ROOT / "tools" / "execute.py", running, next_one],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # Wait for the event (the kernel is running the first notebook), not for a time:
+        # the bound is generous only so that a broken run cannot hang the suite.
+        deadline = time.monotonic() + 120
+        while not started.exists() or not started.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else ""
+            time.sleep(0.05)
+        kernel = int(started.read_text())
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    name = signal.Signals(signum).name
+    assert proc.returncode == 128 + signum
+    assert err.strip().splitlines()[-1] == (f"make execute: stopped by {name}; written: none; "
+                                            "left as they were: a.ipynb, b.ipynb")
+    assert {p: p.read_bytes() for p in (running, next_one)} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ipynb", "b.ipynb", "kernel.pid"]
+    with pytest.raises(ProcessLookupError):
+        os.kill(kernel, 0)  # the kernel has ended
+
+
+def test_a_file_that_is_not_a_notebook_is_named_in_one_line_and_the_others_still_run(tmp_path):
+    bad, good = tmp_path / "bad.ipynb", tmp_path / "good.ipynb"
+    bad.write_text('{"cells": [')
+    nbformat.write(new_notebook(cells=[new_code_cell("print('hi')")]), good)
+    result = subprocess.run([sys.executable, ROOT / "tools" / "execute.py", bad, good],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    (line,) = [l for l in result.stderr.splitlines() if "bad.ipynb" in l]
+    assert line.startswith("bad.ipynb: not a readable notebook (") and line.endswith("; left as it was.")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert bad.read_text() == '{"cells": ['
     assert nbformat.read(good, as_version=4).cells[0].outputs[0].text == "hi\n"

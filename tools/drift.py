@@ -20,11 +20,13 @@ changed, cells failing, warnings new. The committed notebooks are only read.
 
 import argparse
 import configparser
+import contextlib
 import html
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -130,31 +132,25 @@ def execute_into(out_dir, paths, timeout):
     """Run each notebook at `paths` top to bottom, every cell, errors and all, in a kernel of
     this Python, in the notebook's own folder; write the executed copy to `out_dir`."""
     import nbformat
-    from jupyter_client import AsyncKernelManager
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError
-    from nbclient.util import run_sync
-    from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
+    import execute  # beside this file: the same kernel, thread and signal handling as make execute
+
+    execute.Stop.install()
     for path in map(Path, paths):
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
         print(f"running {path.name} ...", end=" ", flush=True)
-        km = AsyncKernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager())
-        client = NotebookClient(nb, km=km, timeout=timeout, allow_errors=True, record_timing=False,
-                                resources={"metadata": {"path": str(path.parent)}})
         status = "done"
         try:
-            # The kernel process's own stderr (IPKernelApp's transport notice) is not the
-            # cells' output, which comes over the kernel's channels.
-            client.execute(stderr=subprocess.DEVNULL)
+            execute.run_cells(nb, path.parent, timeout, path.name, allow_errors=True)
+        except execute.Interrupted:
+            print("stopped", flush=True)
+            sys.exit(128 + execute.Stop.signal)
         except CellTimeoutError:
             status = f"a cell ran past {timeout} s; the cells after it did not run"
         except Exception as e:  # the kernel died, or could not start
             status = f"stopped: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        finally:
-            if km.has_kernel:
-                run_sync(km.shutdown_kernel)(now=True)
         nb.metadata["drift"] = {"status": status}
         nbformat.write(nb, Path(out_dir) / path.name)
         print(f"{status} in {time.perf_counter() - start:.1f} s", flush=True)
@@ -169,8 +165,26 @@ def run_notebooks(python, stems, notebooks_dir, out_dir, timeout):
         shutil.copytree(ROOT / "data", Path(tmp) / "data", ignore=shutil.ignore_patterns("__pycache__"))
         paths = [str(Path(tmp) / "notebooks" / f"{s}.ipynb") for s in stems]
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        subprocess.run([str(python), str(Path(__file__).resolve()), "--execute-into", str(out_dir),
-                        "--timeout", str(timeout), *paths], check=True, env=env, cwd=tmp)
+        child = subprocess.Popen([str(python), str(Path(__file__).resolve()), "--execute-into", str(out_dir),
+                                  "--timeout", str(timeout), *paths], env=env, cwd=tmp)
+        # Ctrl-C or SIGTERM: the child ends its kernel and stops; then this stops, writing nothing.
+        got = []
+
+        def forward(signum, frame):
+            got.append(signum)
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+
+        before = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            returncode = child.wait()
+        finally:
+            for s, handler in before.items():
+                signal.signal(s, handler)
+    if got:
+        sys.exit(f"make drift: stopped by {signal.Signals(got[0]).name}; no report written")
+    if returncode != 0:
+        sys.exit(f"make drift: running the notebooks failed (exit status {returncode}); no report written")
 
 
 # -- comparing as nbval compares -------------------------------------------------------------
