@@ -120,6 +120,12 @@ def lecture_code(notebook, notebooks_dir=NOTEBOOKS_DIR):
     return types.SimpleNamespace(**{k: v for k, v in namespace.items() if not k.startswith("__")})
 
 
+# The lecture's fits estimate 8 coefficients (x1..x4 and one per level of x5): fewer rows
+# than that, or a level that never occurs (one column fewer), is not the lecture's problem.
+RIDGE_MIN_ROWS = 8
+FLOAT32_MAX = 3.4028234663852886e38  # the notebooks compute in float32
+
+
 def read_ridge_csv(path=RIDGE_CSV):
     """Read the regression data set, checking that it is the file the notebook expects."""
     import numpy as np
@@ -137,15 +143,32 @@ def read_ridge_csv(path=RIDGE_CSV):
         raise ValueError(
             f"{path} has columns {list(d.columns)}, expected {RIDGE_COLUMNS}. {remedy}"
         )
+    if d.empty:
+        raise ValueError(f"{path} has a header but no rows. {remedy}")
     numeric = RIDGE_COLUMNS[:-1]
-    bad = [c for c in numeric if not pd.api.types.is_float_dtype(d[c]) or not np.isfinite(d[c]).all()]
+    bad = [c for c in numeric if not pd.api.types.is_numeric_dtype(d[c]) or pd.api.types.is_bool_dtype(d[c])
+           or not np.isfinite(d[c].astype(float)).all()]
     if bad:
         raise ValueError(f"{path}: columns {bad} must hold finite numbers only, with no gaps. {remedy}")
+    huge = [c for c in numeric if (d[c].abs() > FLOAT32_MAX).any()]
+    if huge:
+        raise ValueError(f"{path}: columns {huge} hold numbers beyond float32's range (about 3.4e38), "
+                         f"in which the notebooks compute. {remedy}")
+    if d["x5"].isna().all():
+        raise ValueError(f"{path}: x5 is empty; it must hold one of {sorted(RIDGE_LEVELS)} in every row. {remedy}")
     levels = set(d["x5"].dropna().unique())
     if d["x5"].isna().any() or not levels <= RIDGE_LEVELS:
+        found = sorted(map(str, levels - RIDGE_LEVELS)) + (["(empty)"] if d["x5"].isna().any() else [])
         raise ValueError(
-            f"{path}: x5 must be one of {sorted(RIDGE_LEVELS)}, found {sorted(map(str, levels))}. {remedy}"
+            f"{path}: x5 must be one of {sorted(RIDGE_LEVELS)} in every row, found {found}. {remedy}"
         )
+    if len(d) < RIDGE_MIN_ROWS or levels != RIDGE_LEVELS:
+        raise ValueError(
+            f"{path} has {len(d)} rows and x5 levels {sorted(levels)}: the lecture's fits need at least "
+            f"{RIDGE_MIN_ROWS} rows and every level of {sorted(RIDGE_LEVELS)}. {remedy}"
+        )
+    for c in numeric:  # whole numbers are numbers too: the notebook's X is float32 either way
+        d[c] = d[c].astype(float)
     return d
 
 
@@ -161,20 +184,34 @@ _GUARD_MESSAGE = (
 )
 
 
-# What lets a cell through before the setup: the setup itself (the import and the
-# call, each on a line of its own), or an empty cell.
-_SETUP_CELL = re.compile(r"^from lecture import setup\s*$.*^setup\(\)\s*$", re.M | re.S)
-# And the two cells otter-grader runs ahead of an exercise's own when it grades
-# one (exercises/): the submission's folder put on sys.path, and its grading mode.
-# Neither touches what the lecture prints.
+# What lets a cell through before the setup: the setup itself, first in its cell (after
+# blank lines, comments and Quarto's `#|` options), as a student types it: the import and
+# the call on lines of their own, or on one line with `;`, or `import lecture` and
+# `lecture.setup()`. What follows it in the cell runs after the setup; nothing may come
+# before it. An empty cell, or one of comments only, passes too.
+_BLANK_OR_COMMENT = r"(?:[ \t]*(?:#[^\n]*)?\n)"
+_THEN = r"[ \t]*(?:;[ \t]*|(?:#[^\n]*)?\n" + _BLANK_OR_COMMENT + r"*)"
+_SETUP_CELL = re.compile(
+    _BLANK_OR_COMMENT + r"*[ \t]*(?:from lecture import setup" + _THEN + r"setup\(\)"
+    r"|import lecture" + _THEN + r"lecture\.setup\(\))[ \t]*(?:[;#][^\n]*)?(?:\n|\Z)"
+)
+_NOTHING = re.compile(_BLANK_OR_COMMENT + r"*[ \t]*(?:#[^\n]*)?\Z")
+# And, exactly, the two cells otter-grader runs ahead of an exercise's own when it grades
+# one (exercises/; otter.execute.preprocessor's add_cwd_to_path and INIT_CELL_SOURCE, for
+# otter-grader 7.0.0): the submission's folder put on sys.path, and its grading mode
+# with otter's logging. Neither touches what the lecture prints; anything added to
+# either does not pass (tests/test_kernel.py formats otter's own templates).
 _GRADER_CELL = re.compile(
-    r'\A(?:import sys\nsys\.path\.append\(r"[^"\n]*"\)\s*\Z|from otter import Notebook as \w+\n)'
+    r'\Aimport sys\nsys\.path\.append\(r"[^"\n]*"\)\n?\Z'
+    r'|\Afrom otter import Notebook as (\w+)\n\1\.init_grading_mode\("[^"\n]*"\)\n'
+    r"\n# set up Otter's logging\nimport logging\nfrom otter import logging\n"
+    r'logging\.set_level\(logging\.DEBUG\)\nlogging\.send_logs\("[^"\n]*", [\w.]+\)\n?\Z'
 )
 
 
 def _guard(lines):
     source = "".join(lines)
-    if _setup_done or not source.strip() or _SETUP_CELL.search(source) or _GRADER_CELL.match(source):
+    if _setup_done or _NOTHING.match(source) or _SETUP_CELL.match(source) or _GRADER_CELL.match(source):
         return lines
     return [f"raise RuntimeError({_GUARD_MESSAGE!r})\n"]
 

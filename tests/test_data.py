@@ -60,7 +60,12 @@ def test_missing_file_names_make_data(tmp_path):
         ("y,x1,x2,x3,x4,x5\n1,2,3,4,oops,A\n", "numbers only"),
         ("y,x1,x2,x3,x4,x5\n1.0,2.0,inf,4.0,5.0,A\n", "finite numbers only"),
         ("y,x1,x2,x3,x4,x5\n1.0,2.0,3.0,,5.0,A\n", "with no gaps"),
-        ("y,x1,x2,x3,x4,x5\n1.0,2.0,3.0,4.0,5.0,Z\n", "x5 must be one of"),
+        ("y,x1,x2,x3,x4,x5\n1.0,2.0,3.0,4.0,5.0,Z\n", r"x5 must be one of .* found \['Z'\]"),
+        ("y,x1,x2,x3,x4,x5\n1.0,2.0,3.0,4.0,5.0,A\n2.0,2.0,3.0,4.0,5.0,\n", r"found \['\(empty\)'\]"),
+        ("y,x1,x2,x3,x4,x5\n", "a header but no rows"),
+        ("y,x1,x2,x3,x4,x5\n1.0,2.0,3.0,4.0,5.0,\n", "x5 is empty"),
+        ("y,x1,x2,x3,x4,x5\n1.0,2.0,1e300,4.0,5.0,A\n", r"columns \['x2'\] hold numbers beyond float32's range"),
+        ("y,x1,x2,x3,x4,x5\n1.0,2.0,3.0,4.0,5.0,A\n", "has 1 rows .* at least 8 rows and every level"),
     ],
 )
 def test_malformed_file_says_what_is_wrong_and_names_make_data(tmp_path, content, problem):
@@ -69,3 +74,14 @@ def test_malformed_file_says_what_is_wrong_and_names_make_data(tmp_path, content
     with pytest.raises(ValueError, match=problem) as e:
         read_ridge_csv(path)
     assert "make data" in str(e.value)
+
+
+def test_whole_numbers_are_numbers_and_every_level_is_needed(tmp_path):
+    path = tmp_path / "ridge.csv"
+    rows = [f"{i},{i % 3},{-i},{2 * i},{i % 5},{'ABCD'[i % 4]}" for i in range(12)]
+    path.write_text("y,x1,x2,x3,x4,x5\n" + "\n".join(rows) + "\n")
+    d = read_ridge_csv(path)
+    assert len(d) == 12 and all(d[c].dtype == np.float64 for c in RIDGE_COLUMNS[:-1])
+    path.write_text("y,x1,x2,x3,x4,x5\n" + "\n".join(r for r in rows if not r.endswith("D")) + "\n")
+    with pytest.raises(ValueError, match=r"levels \['A', 'B', 'C'\]: the lecture's fits need"):
+        read_ridge_csv(path)

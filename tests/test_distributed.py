@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import mlp_distributed
 from helpers import ROOT
 
 SCRIPT = ROOT / "notebooks" / "mlp_distributed.py"
@@ -47,17 +48,57 @@ def test_a_failing_process_ends_every_process():
 
 
 def test_a_run_past_its_time_is_ended():
+    # --timeout counts from when every process has joined the coordinator, so however long
+    # a busy machine takes to start them (--start-timeout, 120 s), 3 s of training is
+    # always too short for a million steps.
     result, _ = launch("--processes", 2, "--steps", 10**6, "--timeout", 3)
     assert result.returncode == 1
-    assert "ran past --timeout (3 s) and was ended" in result.stderr
+    assert "ran past --timeout (3 s, counted from when every process had joined) and was ended" in result.stderr
 
 
-def test_a_coordinator_that_cannot_start_says_so():
+def test_processes_that_do_not_start_in_time_are_told_from_a_failed_start():
+    # No machine starts Python, JAX and the coordinator in 0.1 s; a busier one is slower still.
+    result, _ = launch("--processes", 2, "--start-timeout", 0.1)
+    assert result.returncode == 1
+    assert "had not joined the coordinator within --start-timeout (0.1 s)" in result.stderr
+    assert "could not start" not in result.stderr
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(capsys):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result, seconds = launch("--processes", 2, "--port", port, "--timeout", 60)
-    assert result.returncode == 1
-    assert f"(the coordinator) could not start at 127.0.0.1:{port}" in result.stderr
-    assert seconds < 55
+        assert mlp_distributed.main(["--processes", "2", "--port", str(port)]) == 1
+    out, err = capsys.readouterr()
+    assert err.strip() == (f"127.0.0.1:{port} is in use (another run?): pick another --port, "
+                           "or leave it out for a free one")
+    assert "process ids" not in out  # nothing was started
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--processes", "0"], "--processes 0: at least 1"),
+    (["--processes", "-1"], "--processes -1: at least 1"),
+    (["--local-devices", "0"], "--local-devices 0: at least 1"),
+    (["--port", "70000"], "--port 70000: from 1 to 65535"),
+    (["--timeout", "0"], "--timeout 0: more than 0 seconds"),
+    (["--processes", "3"], "3 processes x 2 devices = 6 devices: the lecture's 128 rows must split evenly"),
+    (["--coordinator", "127.0.0.1:1234", "--num-processes", "2", "--process-id", "2"], "--process-id 2: from 0 to 1"),
+    (["--coordinator", "127.0.0.1", "--num-processes", "2", "--process-id", "0"], "give HOST:PORT"),
+])
+def test_nonsense_arguments_are_refused_before_anything_starts(capsys, args, says):
+    with pytest.raises(SystemExit) as stop:
+        mlp_distributed.main(args)
+    assert stop.value.code == 2
+    assert says in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_a_dying_process_is_quoted_by_its_error_not_its_stack_frames():
+    stderr = """E1201 12:00:00.000 coordination_service.cc:512] Coordination service error: UNAVAILABLE: task /job:jax_worker/task:1 heartbeat timeout
+*** Check failure stack trace: ***
+    @     0x7f1c2a3b4c5d  absl::log_internal::LogMessage::Die()
+    @     0x7f1c2a3b4c6e  xla::CoordinationService::Shutdown()
+#0 0x00007f1c2a000000 in raise ()
+"""
+    assert mlp_distributed.last_words(stderr) == [stderr.splitlines()[0]]
+    assert mlp_distributed.last_words("") == ["(nothing)"]

@@ -6,7 +6,11 @@ plain reason its check gives (an AssertionError with a sentence), which proves t
 check ran."""
 
 import json
+import os
 import re
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +60,57 @@ def test_the_solution_passes_every_check_and_the_untouched_student_version_fails
         score, possible, message = untouched[q]
         assert score == 0, f"{name} {q}: the untouched student version passes"
         assert re.search(r"^AssertionError: [A-Za-z]", message, re.M), f"{name} {q}: {message}"
+
+
+def test_grading_a_class_names_each_exercise_from_the_notebook_and_gives_every_submission_a_row(
+        built_exercises, tmp_path):
+    """A renamed copy is graded with no spurious error; an endless loop is stopped at the cell
+    time-out; a broken file and a notebook of no exercise get their rows; the others are graded."""
+    returned = tmp_path / "returned"
+    returned.mkdir()
+    shutil.copyfile(built_exercises / "student" / "02-prng.ipynb", returned / "bob.ipynb")  # named in its cells only
+    looping = json.loads((built_exercises / "student" / "03-jit.ipynb").read_text())
+    cell = next(c for c in looping["cells"] if "".join(c["source"]) == "SELU_jit = ...")
+    cell["source"] = "while True:\n    pass"
+    (returned / "carol-03.ipynb").write_text(json.dumps(looping))
+    (returned / "notes.ipynb").write_text('{"cells": [')
+    stranger = json.loads((built_exercises / "student" / "02-prng.ipynb").read_text())
+    stranger["cells"] = [c for c in stranger["cells"] if "otter" not in "".join(c["source"])]
+    (returned / "stranger.ipynb").write_text(json.dumps(stranger))
+    submissions = [returned / n for n in ("bob.ipynb", "carol-03.ipynb", "notes.ipynb", "stranger.ipynb")]
+
+    rows = exercises.grade_all(submissions, cell_timeout=3, autograders=built_exercises / "autograder",
+                               progress=lambda line: None)
+
+    bob, carol, notes, stranger = rows
+    assert (bob["exercise"], bob["status"], bob["errors"]) == ("02-prng", "graded", [])
+    assert bob["score"] == 0 and bob["possible"] == len(bob["questions"]) == 3
+    assert (carol["exercise"], carol["status"]) == ("03-jit", "not graded: a cell ran past 3 s")
+    assert notes["status"] == "not graded: not a readable notebook (invalid JSON, or not an .ipynb)"
+    assert stranger["status"].startswith("not graded: answers no exercise")
+    head, body = exercises.table(rows)
+    assert head == ["submission", "exercise", "score", "possible", "q1", "q2", "q3", "status"]
+    assert body[0][1:] == ["02-prng", "0", "3", "0", "0", "0", "graded"]
+    exercises.write_csv(rows, tmp_path / "grades.csv")
+    assert (tmp_path / "grades.csv").read_text().splitlines()[0] == ",".join(head)
+    assert exercises.markdown(rows).count("\n") == 1 + len(rows)
+
+
+def test_a_submission_past_its_time_is_stopped_with_everything_it_started(built_exercises, tmp_path, monkeypatch):
+    looping = json.loads((built_exercises / "student" / "03-jit.ipynb").read_text())
+    cell = next(c for c in looping["cells"] if "".join(c["source"]) == "SELU_jit = ...")
+    cell["source"] = "while True:\n    pass"
+    (tmp_path / "03-jit.ipynb").write_text(json.dumps(looping))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the grading's folder, to find its processes
+    # Stopped at 6 s, whether its kernel is looping by then or still starting on a busy machine.
+    with pytest.raises(exercises.GradingError, match=r"^ran past 6 s and was stopped$"):
+        exercises.grade(built_exercises / "autograder" / "03-jit.zip", tmp_path / "03-jit.ipynb",
+                        timeout=6, cell_timeout=600)
+
+    def ours(proc):
+        try:
+            return str(tmp_path) in (proc / "cmdline").read_text(errors="replace") + os.readlink(proc / "cwd")
+        except OSError:  # gone meanwhile, or not ours to read
+            return False
+
+    assert [p for p in Path("/proc").glob("[0-9]*") if ours(p)] == []

@@ -241,3 +241,22 @@ def test_an_untouched_exercise_runs_and_each_check_says_plainly_what_fails(lab, 
         # otter's report: the question, a cross, and the check's own one-line reason.
         assert re.search(r"q\d+ results:", check["output"]) and "Test case failed" in check["output"], check["output"]
         assert re.search(r"AssertionError: [A-Za-z]", check["output"]), check["output"]
+
+
+@pytest.mark.parametrize("where, name, text", [
+    ("JUPYTER_CONFIG_DIR", "jupyter_server_config.py", 'c.IdentityProvider.token = ""\n'),
+    ("JUPYTER_CONFIG_DIR", "jupyter_lab_config.json", '{"ServerApp": {"token": ""}}'),
+    ("HOME", "jupyter_notebook_config.py", "c.NotebookApp.token = ''\n"),
+])
+def test_make_lab_refuses_a_configuration_that_switches_the_token_off(tmp_path, where, name, text):
+    env = {k: v for k, v in os.environ.items() if k not in ("JUPYTER_CONFIG_DIR", "JUPYTER_TOKEN")}
+    folder = tmp_path / ".jupyter" if where == "HOME" else tmp_path
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(text)
+    env[where] = str(tmp_path)
+    result = subprocess.run([sys.executable, ROOT / "tools" / "lab.py", "--no-browser", "--port", str(free_port())],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    message = result.stderr.strip()
+    assert message.startswith("make lab: refusing to start: ") and "\n" not in message
+    assert str(folder / name) in message and "token = ''" in message

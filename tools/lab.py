@@ -4,7 +4,9 @@ notebooks/, the exercises in exercises/student/ (`make lab` builds them first).
 
 JupyterLab refuses to run as root unless told (`--allow-root`), as containers and
 CI machines often do; this passes it only there. The token is Jupyter's own random
-one, or $JUPYTER_TOKEN when set (it may not be empty). The project's JupyterLab
+one, or $JUPYTER_TOKEN when set (it may not be empty). A Jupyter configuration file
+that switches the token off (`token = ""`, in any folder Jupyter reads: $JUPYTER_CONFIG_DIR,
+~/.jupyter, the environment's, the system's) makes it refuse to start, naming the file. The project's JupyterLab
 settings (no news, no update checks, no extension manager: this is offline) are
 installed into .venv by `make setup`, not into anyone's home folder.
 
@@ -31,6 +33,38 @@ def command(port=None, browser=True, root=ROOT):
     return cmd
 
 
+TOKEN_SETTINGS = ("IdentityProvider", "ServerApp", "NotebookApp")  # where a token may be set
+
+
+def config_files():
+    """Every configuration file a Jupyter server started here reads."""
+    from jupyter_core.paths import jupyter_config_path
+
+    for folder in map(Path, jupyter_config_path()):
+        for name in ("jupyter_config", "jupyter_server_config", "jupyter_lab_config", "jupyter_notebook_config"):
+            for suffix in (".py", ".json"):
+                if (folder / f"{name}{suffix}").is_file():
+                    yield folder / f"{name}{suffix}"
+        for drop_in in ("jupyter_server_config.d", "jupyter_notebook_config.d"):
+            yield from sorted((folder / drop_in).glob("*.json"))
+
+
+def token_switched_off():
+    """The first configuration file that sets an empty token, as "FILE (Class.token)", or None."""
+    from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
+
+    for path in config_files():
+        loader = (PyFileConfigLoader if path.suffix == ".py" else JSONFileConfigLoader)(path.name, str(path.parent))
+        try:
+            config = loader.load_config()
+        except Exception as e:  # Jupyter itself would stop on it
+            return f"{path} (unreadable: {type(e).__name__}: {e})"
+        for section in TOKEN_SETTINGS:
+            if section in config and config[section].get("token", None) == "":
+                return f"{path} ({section}.token = '')"
+    return None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, help="the port on 127.0.0.1 (default: Jupyter's, 8888 or the next free)")
@@ -41,6 +75,10 @@ def main(argv=None):
         sys.exit("make lab: JUPYTER_TOKEN is empty; unset it (Jupyter makes a random token) or set one")
     if not JUPYTER.exists():
         sys.exit("make lab: JupyterLab is not installed here: run `make setup`")
+    off = token_switched_off()
+    if off:
+        sys.exit(f"make lab: refusing to start: {off} switches the token off, and anyone on this machine "
+                 "could then run code in your kernels; remove that setting (make lab always uses a token)")
     cmd = command(args.port, browser=not args.no_browser, root=args.root.resolve())
     os.execv(cmd[0], cmd)
 
