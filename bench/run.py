@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import statistics
+import signal
 import subprocess
 import sys
 import time
@@ -311,6 +312,9 @@ def main(argv=None):
     parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="where the lecture's code is read from")
     parser.add_argument("--data-parallel-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    # SIGTERM stops it as Ctrl-C does: what it started is ended on the way out
+    # (subprocess.run kills its child; grading ends its process tree), temporary files removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if args.data_parallel_only:  # the child process of data_parallel()
         print(json.dumps(run_data_parallel(args.tiny, args.notebooks)))
         return 0

@@ -112,3 +112,29 @@ def test_a_file_that_is_not_a_notebook_is_named_in_one_line_and_the_others_still
     assert len(result.stderr.strip().splitlines()) == 1
     assert bad.read_text() == '{"cells": ['
     assert nbformat.read(good, as_version=4).cells[0].outputs[0].text == "hi\n"
+
+
+def test_what_a_kill_during_a_write_leaves_is_seen_by_no_notebook_glob(tmp_path, monkeypatch):
+    import execute
+
+    path = tmp_path / "07-what-next.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("1")]), path)
+    before = path.read_bytes()
+
+    class Killed(BaseException):
+        pass
+
+    def killed(*args):
+        raise Killed
+
+    monkeypatch.setattr(execute.os, "replace", killed)
+    with pytest.raises(Killed):
+        execute.write_atomically(new_notebook(cells=[new_code_cell("2")]), path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["07-what-next.ipynb"]  # cleaned up on the way out
+    monkeypatch.setattr(execute.os, "unlink", lambda p: None)  # SIGKILL: no way out at all
+    with pytest.raises(Killed):
+        execute.write_atomically(new_notebook(cells=[new_code_cell("2")]), path)
+    (left,) = [p for p in tmp_path.iterdir() if p != path]
+    assert left.name.startswith(".07-what-next.ipynb.") and left.suffix == ".part"
+    assert sorted(tmp_path.glob("*.ipynb")) == sorted(tmp_path.glob("[0-9]*.ipynb")) == [path]
+    assert path.read_bytes() == before

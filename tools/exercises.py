@@ -330,6 +330,9 @@ def main(argv=None):
     one.add_argument("--cell-timeout", type=int, required=True)
     one.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    # SIGTERM stops it as Ctrl-C does: what it started is ended on the way out
+    # (subprocess.run kills its child; grading ends its process tree), temporary files removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     if args.command == "build":
         build(args.names or None)
