@@ -12,7 +12,7 @@ DECKS  := $(NOTEBOOK_FILES:notebooks/%.ipynb=slides/%.html)
 
 setup: $(STAMP) $(REVEAL)  ## the virtual environment, the lock, the kernel and reveal.js: then all is offline
 
-$(STAMP): requirements.txt tools/setup_env.py tools/find_python.py tools/jupyterlab-overrides.json
+$(STAMP): requirements.txt tools/setup_env.py tools/find_python.py tools/jupyterlab/overrides.json tools/jupyterlab/page_config.json tools/jupyterlab/lesson.css
 	@python3 tools/setup_env.py $(if $(PYTHON),--python $(PYTHON))
 	@touch $@
 
@@ -25,8 +25,8 @@ test: $(STAMP) slides      ## nbval over every notebook, the exercises graded, J
 test-lab: $(STAMP)         ## only the JupyterLab tests: every notebook and exercise run from the Run menu
 	$(PYTEST) tests/test_lab.py
 
-lab: exercises             ## JupyterLab with the lecture's kernel (127.0.0.1, token; root allowed)
-	$(PY) tools/lab.py
+lab: exercises             ## JupyterLab with the lecture's kernel (127.0.0.1, token; root allowed): PORT=8890 LAB_ARGS=--no-browser
+	$(PY) tools/lab.py $(if $(PORT),--port $(PORT)) $(LAB_ARGS)
 
 exercises: $(STAMP)        ## student versions (exercises/student/) and autograders (exercises/autograder/)
 	@$(PY) tools/exercises.py build

@@ -26,6 +26,10 @@ from helpers import NOTEBOOKS, ROOT, code_cells, read, tags
 from lecture import KERNEL_DISPLAY, KERNEL_NAME
 
 LECTURE = [p for p in NOTEBOOKS if int(p.name[:2]) <= 7]  # the lecture's own notebooks
+BEYOND = [p for p in NOTEBOOKS if int(p.name[:2]) > 7]
+SCREENSHOTS = ROOT / "tests" / "screenshots"
+# A request to anywhere but this machine's JupyterLab (a CDN, a font, a tracker).
+OUTSIDE = re.compile(r"^(?!(?:https?|wss?)://127\.0\.0\.1[:/]|data:|blob:|about:)")
 EXERCISES = exercises.exercise_names()
 
 
@@ -92,16 +96,17 @@ def test_it_needs_the_token(lab):
 
 def test_it_offers_the_projects_kernel(lab):
     base, token, _ = lab
-    specs = get(base, "/api/kernelspecs", token)["kernelspecs"]
-    assert KERNEL_NAME in specs
+    specs = get(base, "/api/kernelspecs", token)
+    assert KERNEL_NAME in specs["kernelspecs"]
+    assert specs["default"] == KERNEL_NAME  # what a new notebook gets
 
 
 def test_the_quarto_extension_and_the_offline_settings_are_in_place(lab):
     base, token, _ = lab
     page = urllib.request.urlopen(f"{base}/lab?token={token}", timeout=10).read().decode()
     assert '"name": "jupyterlab-quarto"' in page  # among the page's federated extensions
-    # tools/jupyterlab-overrides.json, installed into .venv: the defaults this JupyterLab uses.
-    overrides = json.loads((ROOT / "tools" / "jupyterlab-overrides.json").read_text())
+    # tools/jupyterlab/overrides.json, installed into .venv: the defaults this JupyterLab uses.
+    overrides = json.loads((ROOT / "tools" / "jupyterlab" / "overrides.json").read_text())
     for plugin, values in overrides.items():
         schema = get(base, f"/lab/api/settings/{plugin}", token)["schema"]["properties"]
         assert {k: schema[k]["default"] for k in values} == values, plugin
@@ -119,6 +124,13 @@ def lab_page(lab, browser):
     notebook cost the run's shared CPU about 3 s a time."""
     base, token, _ = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.outside = []  # every request that would have left the machine, stopped here
+
+    def stop(route):
+        page.outside.append(route.request.url)
+        route.abort()
+
+    page.route(OUTSIDE, stop)
     page.goto(f"{base}/lab?reset&token={token}")
     page.wait_for_selector(".lm-MenuBar-itemLabel", timeout=60000)
     yield page
@@ -153,6 +165,34 @@ def opened(page, path):
         menu(page, "File", "Close and Shut Down Notebook…")
         page.locator(".jp-Dialog .jp-mod-accept").click()
         page.wait_for_selector(".jp-NotebookPanel", state="detached", timeout=30000)
+
+
+# What a reader sees of an element: its text, less what the page's styles hide.
+VISIBLE_TEXT = """(el) => { let text = ''; const walk = (n) => {
+    if (n.nodeType === 3) { text += n.textContent; return; }
+    if (n.nodeType !== 1 || getComputedStyle(n).display === 'none') return;
+    n.childNodes.forEach(walk); }; if (el) walk(el); return text; }"""
+CELLS = f"""() => {{ const visible = {VISIBLE_TEXT};
+    return [...document.querySelectorAll('{NOTEBOOK} .jp-Cell')].map(c => ({{
+    code: c.classList.contains('jp-CodeCell'),
+    markdown_cell: c.classList.contains('jp-MarkdownCell'),
+    shown: getComputedStyle(c).display !== 'none',
+    source: c.classList.contains('jp-CodeCell') ? c.querySelector('.cm-content').textContent : '',
+    error: !!c.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'),
+    output: [...c.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent).join('\\n'),
+    images: [...c.querySelectorAll('.jp-OutputArea-output img')].map(i => i.complete && i.naturalWidth > 0),
+    markdown: c.classList.contains('jp-MarkdownCell') ? visible(c.querySelector('.jp-MarkdownOutput')) : ''}}))}}"""
+
+
+def assert_reads_as_a_lesson(page, path, cells):
+    """No request left the machine, and no markdown cell is shown with nothing to read
+    (a cell of slide layout alone: Quarto's fences); a screenshot to look at."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"lab-{path.replace('/', '-').removesuffix('.ipynb')}.png")
+    outside, page.outside[:] = list(page.outside), []
+    assert outside == [], f"{path}: JupyterLab asked for {outside}"
+    empty = [i for i, c in enumerate(cells) if c["markdown_cell"] and c["shown"] and not c["markdown"].strip()]
+    assert empty == [], f"{path}: markdown cells {empty} show nothing to read"
 
 
 def run_all(page, path, n_code):
@@ -191,13 +231,9 @@ def run_all(page, path, n_code):
                 .map(p => p.textContent), status: [...document.querySelectorAll('{NOTEBOOK} [data-status]')]
                 .map(e => e.getAttribute('data-status'))}})""")
             pytest.fail(f"{path} did not finish running within 150 s: {state}")
-        return page.evaluate(f"""() => [...document.querySelectorAll('{NOTEBOOK} .jp-Cell')].map(c => ({{
-            code: c.classList.contains('jp-CodeCell'),
-            source: c.classList.contains('jp-CodeCell') ? c.querySelector('.cm-content').textContent : '',
-            error: !!c.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'),
-            output: [...c.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent).join('\\n'),
-            images: [...c.querySelectorAll('.jp-OutputArea-output img')].map(i => i.complete && i.naturalWidth > 0),
-            markdown: [...c.querySelectorAll('.jp-RenderedMarkdown')].map(m => m.textContent).join('\\n')}}))""")
+        cells = page.evaluate(CELLS)
+        assert_reads_as_a_lesson(page, path, cells)
+        return cells
 
 
 def assert_no_quarto_markup(cells):
@@ -221,10 +257,14 @@ def test_a_student_runs_every_cell_from_the_run_menu(lab_page, name):
 
 
 @pytest.mark.long
-def test_every_exercise_opens_with_the_projects_kernel(lab_page):
-    for name in EXERCISES:
-        with opened(lab_page, f"exercises/student/{name}.ipynb"):
+def test_every_exercise_and_notebook_beyond_the_lecture_opens_with_the_projects_kernel_and_reads_cleanly(lab_page):
+    """Opened, not run (the lecture's notebooks and the first exercise are run above)."""
+    for path in [f"exercises/student/{name}.ipynb" for name in EXERCISES] + [f"notebooks/{p.name}" for p in BEYOND]:
+        with opened(lab_page, path):
             lab_page.wait_for_selector(f'{NOTEBOOK} .jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=30000)
+            cells = lab_page.evaluate(CELLS)
+            assert_reads_as_a_lesson(lab_page, path, cells)
+            assert_no_quarto_markup(cells)
 
 
 @pytest.mark.parametrize("name", runs(EXERCISES[:1]))

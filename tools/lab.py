@@ -7,8 +7,13 @@ CI machines often do; this passes it only there. The token is Jupyter's own rand
 one, or $JUPYTER_TOKEN when set (it may not be empty). A Jupyter configuration file
 that switches the token off (`token = ""`, in any folder Jupyter reads: $JUPYTER_CONFIG_DIR,
 ~/.jupyter, the environment's, the system's) makes it refuse to start, naming the file. The project's JupyterLab
-settings (no news, no update checks, no extension manager: this is offline) are
-installed into .venv by `make setup`, not into anyone's home folder.
+settings (no news, no update checks, no extension manager, and no math plugin of
+jupyterlab-quarto's, which loads MathJax from a CDN: this is offline) are installed into
+.venv by `make setup`, not into anyone's home folder, and so is the server setting
+that gives new notebooks the project's kernel. The project's style sheet,
+tools/jupyterlab/lesson.css (installed as a small JupyterLab extension), hides what is there for
+the slides only (the cells that hold nothing but Quarto's `:::` fences, the labels of
+fenced divs) and shows a "Beyond the slides" badge where the slides do.
 
     python tools/lab.py [--port N] [--no-browser] [--root DIR]
 """

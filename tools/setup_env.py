@@ -23,6 +23,7 @@ import find_python
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 LOCK = ROOT / "requirements.txt"
+LAB_FILES = ROOT / "tools" / "jupyterlab"
 
 
 def lecture_module():
@@ -61,10 +62,62 @@ def install_kernel(python):
 
 
 def install_jupyterlab_settings():
-    """The project's JupyterLab settings, for this environment's JupyterLab only."""
-    target = VENV / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text((ROOT / "tools" / "jupyterlab-overrides.json").read_text())
+    """The project's JupyterLab settings (tools/jupyterlab/), for this environment's
+    JupyterLab only: the settings' defaults (overrides.json), and the page configuration
+    (page_config.json) that switches off jupyterlab-quarto's math plugin, which loads
+    MathJax and a polyfill from two CDNs whenever a markdown cell renders; and the server's
+    default kernel, the project's."""
+    settings = VENV / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    page_config = VENV / "etc" / "jupyter" / "labconfig" / "page_config.json"
+    for source, target in ((LAB_FILES / "overrides.json", settings), (LAB_FILES / "page_config.json", page_config)):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source.read_text())
+    install_lesson_style()
+    # A new notebook, or one without a kernel, gets the project's kernel rather than python3.
+    server = VENV / "etc" / "jupyter" / "jupyter_server_config.json"  # the environment-wide level
+    server.parent.mkdir(parents=True, exist_ok=True)
+    server.write_text(json.dumps({"MappingKernelManager": {"default_kernel_name": KERNEL_NAME}}, indent=1) + "\n")
+
+
+LESSON_EXTENSION = "sta663-lesson"
+# A JupyterLab extension of the project's, written here rather than built: a module
+# federation container (what JupyterLab loads from an extension's remoteEntry.js) whose
+# "./style" module adds tools/jupyterlab/lesson.css to the page, and whose "./extension"
+# module has no plugins.
+REMOTE_ENTRY = """var _JUPYTERLAB;
+(_JUPYTERLAB = void 0 === _JUPYTERLAB ? {} : _JUPYTERLAB)[%(name)s] = {
+  init: function () {},
+  get: function (module) {
+    if (module === "./extension") {
+      return Promise.resolve(function () { return {__esModule: true, default: []}; });
+    }
+    if (module === "./style") {
+      return Promise.resolve(function () {
+        var style = document.createElement("style");
+        style.id = %(name)s;
+        style.textContent = %(css)s;
+        document.head.appendChild(style);
+        return {};
+      });
+    }
+    return Promise.reject(new Error("Module " + module + " does not exist in container."));
+  }
+};
+"""
+
+
+def install_lesson_style():
+    """tools/jupyterlab/lesson.css, as a JupyterLab extension of this environment's."""
+    folder = VENV / "share" / "jupyter" / "labextensions" / LESSON_EXTENSION
+    (folder / "static").mkdir(parents=True, exist_ok=True)
+    css = (LAB_FILES / "lesson.css").read_text()
+    script = REMOTE_ENTRY % {"name": json.dumps(LESSON_EXTENSION), "css": json.dumps(css)}
+    (folder / "static" / "remoteEntry.js").write_text(script)
+    (folder / "package.json").write_text(json.dumps({
+        "name": LESSON_EXTENSION, "version": "1.0.0",
+        "description": "The lecture's notebooks read as a lesson: slide layout hidden (tools/jupyterlab/lesson.css)",
+        "jupyterlab": {"_build": {"load": "static/remoteEntry.js", "extension": "./extension",
+                                  "style": "./style"}}}, indent=1) + "\n")
 
 
 def lock_entry(name):
