@@ -76,8 +76,8 @@ need-node:                 # one line and a stop when Node.js or npm is missing
 pdf: need-chromium slides ## PDF handouts of the decks (headless Chromium)
 	$(PY) tools/pdf_slides.py
 
-bench: $(STAMP)            ## the lecture's timing claims side by side -> bench/results/<backend>.json, .png
-	$(PY) bench/run.py
+bench: $(STAMP)            ## the lecture's timing claims side by side -> bench/results/ (BENCH_OUT=bench/reference: the committed run)
+	$(PY) bench/run.py $(if $(BENCH_OUT),--out $(BENCH_OUT))
 
 need-chromium: $(STAMP)    # one line and a stop when no browser is installed
 	@$(PY) tools/browser.py
