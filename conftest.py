@@ -6,8 +6,6 @@ browser. (nbval's sanitizers are in tests/sanitize.cfg, passed with
 import fcntl
 import os
 import re
-import shutil
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -18,22 +16,9 @@ from lecture import TIMEIT_ONCE
 
 ROOT = Path(__file__).resolve().parent
 
-# Every kernel the tests start (nbval's, JupyterLab's, the grader's) inherits these. The
-# lecture's %timeit cells time their statement once (lecture.py says why). And one JAX
-# compilation cache for the whole run, shared by its workers (the first process makes it,
-# before the workers start, and removes it at the end): 05's unrolled jit(fit_simple)
-# compiles for 10-25 s, under nbval, in JupyterLab and for the lecture's own data; each
-# later run of the same program loads what the first compiled (same program, same
-# executable: no output changes). Compilations under a second are not cached.
+# Every kernel the tests start (nbval's, JupyterLab's, the grader's) inherits this: the
+# lecture's %timeit cells then time their statement once (lecture.py says why).
 os.environ.setdefault(TIMEIT_ONCE, "1")
-_OWN_CACHE = None
-if "JAX_COMPILATION_CACHE_DIR" not in os.environ and "PYTEST_XDIST_WORKER" not in os.environ:
-    _OWN_CACHE = os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="sta663-jax-cache-")
-
-
-def pytest_unconfigure(config):
-    if _OWN_CACHE and "PYTEST_XDIST_WORKER" not in os.environ:
-        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
 def locked_versions(names=("jax", "jaxlib")):
@@ -90,16 +75,10 @@ def pytest_xdist_make_scheduler(config, log):
     return WorkUnits(config, log)
 
 
-# nbval's run of this notebook first of all: its unrolled jit(fit_simple) is the run's
-# longest compilation, and JupyterLab's run of the same notebook, which starts a little
-# later, then loads it from the shared compilation cache instead of compiling it again.
-COMPILE_FIRST = "notebooks/05-regression.ipynb::"
-
-
 def pytest_collection_modifyitems(config, items):
     """The long tests first, so that no worker is left with one of them at the
     end while the other has nothing to do (in that order with --no-loadscope-reorder)."""
-    items.sort(key=lambda item: (not item.nodeid.startswith(COMPILE_FIRST), item.get_closest_marker("long") is None))
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 @pytest.fixture(scope="session")

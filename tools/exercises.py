@@ -50,7 +50,7 @@ FILE_LIMIT = 256 * 2**20  # bytes any one file it writes may reach
 UNPRIVILEGED = "nobody"
 # The environment a submission runs with: nothing of the grader's but these.
 PASSED_ON = ("PATH", "LANG", "LC_ALL", "XLA_FLAGS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "JAX_PLATFORMS",
-             "LECTURE_TIMEIT_ONCE", "JAX_COMPILATION_CACHE_DIR")
+             "LECTURE_TIMEIT_ONCE")
 
 
 class GradingError(Exception):
