@@ -55,9 +55,10 @@ def pytest_report_header(config):
 # worker (a notebook's cells share one kernel), except these long parametrized
 # tests: each parameter is a work unit of its own, so that the workers share them.
 # (pytest-xdist's own `xdist_group` marks do not group under pytest 9.2:
-# pytest-xdist issue #1386.)
+# pytest-xdist issue #1386.) The JupyterLab tests stay one unit, on one worker: each
+# worker that ran one would start its own JupyterLab server and load JupyterLab in its
+# own page, about 10 CPU-seconds each, for tests that mostly wait on their kernels.
 OWN_UNITS = (
-    "tests/test_lab.py::test_a_student_runs_every_cell_from_the_run_menu[",
     "tests/test_exercises.py::test_the_solution_passes_every_check_and_the_untouched_student_version_fails_each[",
 )
 

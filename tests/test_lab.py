@@ -39,8 +39,8 @@ EXERCISES = exercises.exercise_names()
 
 
 def runs(names):
-    """One parameter per notebook, long: handed out first under `make test`'s workers,
-    each a work unit of its own (conftest.py)."""
+    """One parameter per notebook, long: this file, one work unit under `make test`'s
+    workers (conftest.py), is handed out first."""
     return [pytest.param(name, id=name, marks=pytest.mark.long) for name in names]
 
 
