@@ -349,12 +349,13 @@ def main(argv=None):
     plot(report, stem.with_suffix(".png"))
     print(table(report))
     print(f"\nwrote {stem.with_suffix('.json')} and {stem.with_suffix('.png')} in {report['wall_s']:.0f} s")
-    missed = [f"{k} = {report['speedups'][k]:.2f} < {v:g}" for k, v in BARS.items() if report["speedups"][k] < v]
+    missed = [f"{SPEEDUP_WORDS[k]} {report['speedups'][k]:.2f}x < {v:g}x" for k, v in BARS.items()
+              if report["speedups"][k] < v]
     if missed and not args.tiny:
         print("bars missed: " + "; ".join(missed))
         return 0 if args.no_check else 1
     if not args.tiny:
-        print("all bars met: " + ", ".join(f"{k} >= {v:g}" for k, v in BARS.items()))
+        print("all bars met: " + ", ".join(f"{SPEEDUP_WORDS[k]} >= {v:g}x" for k, v in BARS.items()))
     return 0
 
 

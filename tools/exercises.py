@@ -363,7 +363,7 @@ def main(argv=None):
     if args.csv:
         write_csv(rows, args.csv)
         print(f"\nwrote {args.csv}")
-    return 0 if all(r["status"] == "graded" for r in rows) else 1
+    return 0  # the table is the outcome: a submission not graded says why in its row
 
 
 if __name__ == "__main__":
