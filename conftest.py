@@ -76,10 +76,15 @@ def pytest_xdist_make_scheduler(config, log):
     return WorkUnits(config, log)
 
 
+# Notebooks whose nbval run is as long as a long test (05's unrolled jit compile, 12's
+# sampler): their cells are handed out with the long tests.
+LONG_NOTEBOOKS = ("notebooks/05-regression.ipynb::", "notebooks/12-blackjax.ipynb::")
+
+
 def pytest_collection_modifyitems(config, items):
     """The long tests first, so that no worker is left with one of them at the
     end while the other has nothing to do (in that order with --no-loadscope-reorder)."""
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    items.sort(key=lambda item: item.get_closest_marker("long") is None and not item.nodeid.startswith(LONG_NOTEBOOKS))
 
 
 @pytest.fixture(scope="session")

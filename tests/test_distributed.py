@@ -32,12 +32,12 @@ def launch(*args, limit=180):
 
 @pytest.mark.long
 def test_two_processes_agree_with_one_process():
-    # 200 of the lecture's 1000 steps: the agreement is what is tested here (the
+    # 50 of the lecture's 1000 steps: the agreement is what is tested here (the
     # 1000-step loss, 0.01788, is the pytrees notebook's, which nbval compares).
-    result, _ = launch("--processes", 2, "--local-devices", 2, "--steps", 200)
+    result, _ = launch("--processes", 2, "--local-devices", 2, "--steps", 50)
     assert result.returncode == 0, result.stderr
-    assert len(re.findall(r"process \d: 2 of 4 devices, final loss 0\.0\d+", result.stdout)) == 2
-    assert re.search(r"one process: final loss 0\.0\d+; all agree within 1e-06", result.stdout)
+    assert len(re.findall(r"process \d: 2 of 4 devices, final loss \d\.\d{7}\b", result.stdout)) == 2
+    assert re.search(r"one process: final loss \d\.\d{7}; all agree within 1e-06", result.stdout)
 
 
 def test_a_failing_process_ends_every_process():

@@ -19,6 +19,10 @@ from helpers import ROOT, cell_text, find_cell, tags
 
 from execute import execute_notebook
 
+# Long: its one run of 05 on the lecture's data compiles the unrolled jit(fit_simple) for
+# that data (no cache can share it), so it starts among the first (conftest.py).
+pytestmark = pytest.mark.long
+
 LECTURE_CSV = Path(os.environ.get("LECTURE_RIDGE_CSV", ROOT.parent / "shared" / "reference" / "ridge.csv"))
 
 SLIDES = {
