@@ -81,12 +81,16 @@ def test_grading_a_class_names_each_exercise_from_the_notebook_and_gives_every_s
     stranger = json.loads((built_exercises / "student" / "02-prng.ipynb").read_text())
     stranger["cells"] = [c for c in stranger["cells"] if "otter" not in "".join(c["source"])]
     (returned / "stranger.ipynb").write_text(json.dumps(stranger))
-    submissions = [returned / n for n in ("bob.ipynb", "carol-03.ipynb", "notes.ipynb", "stranger.ipynb")]
+    submissions = [returned / n for n in ("bob.ipynb", "notes.ipynb", "stranger.ipynb")]
 
-    rows = exercises.grade_all(submissions, cell_timeout=3, autograders=built_exercises / "autograder",
-                               progress=lambda line: None)
+    rows = exercises.grade_all(submissions, autograders=built_exercises / "autograder", progress=lambda line: None)
+    # The endless loop alone with a 3 s limit a cell: on a busy machine its setup cell may
+    # reach the limit first, and the outcome is the same row either way.
+    (carol,) = exercises.grade_all([returned / "carol-03.ipynb"], cell_timeout=3,
+                                   autograders=built_exercises / "autograder", progress=lambda line: None)
 
-    bob, carol, notes, stranger = rows
+    bob, notes, stranger = rows
+    rows = [bob, carol, notes, stranger]
     assert (bob["exercise"], bob["status"], bob["errors"]) == ("02-prng", "graded", [])
     assert bob["score"] == 0 and bob["possible"] == len(bob["questions"]) == 3
     assert (carol["exercise"], carol["status"]) == ("03-jit", "not graded: a cell ran past 3 s")
