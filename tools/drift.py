@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from atomic import write_text_atomically  # beside this file
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 LOCK = ROOT / "requirements.txt"
@@ -342,14 +344,6 @@ def report(results, title, environment, stored_jax):
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_atomically(text, path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".part")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Run the notebooks with another JAX; report what changes.")
     parser.add_argument("notebooks", nargs="*", help="notebook stems or paths (default: every notebook)")
@@ -409,7 +403,8 @@ def main(argv=None):
     stored_jax = args.stored_jax or locked.get("jax", "?")
     text = report(results, title, environment, stored_jax)
     out_path = args.out or ROOT / "docs" / "drift" / f"jax-{stored_jax}-to-{jax_version}.md"
-    write_atomically(text, out_path.resolve())
+    out_path.resolve().parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(out_path.resolve(), text)
     shown_path = out_path.resolve().relative_to(ROOT) if out_path.resolve().is_relative_to(ROOT) else out_path
     print(f"{shown_path}: {summary_line(results)}")
     return 0

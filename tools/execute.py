@@ -20,7 +20,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,6 +30,8 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from nbclient.util import run_sync
 from jupyter_client import AsyncKernelManager
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
+
+from atomic import write_text_atomically
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -181,15 +182,8 @@ def _shutdown(km):
 
 
 def write_atomically(nb, path):
-    """`nb` written to a temporary file beside `path`, then renamed over it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        nbformat.write(nb, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """`nb` written whole or not at all (tools/atomic.py)."""
+    write_text_atomically(path, nbformat.writes(nb) + "\n")
 
 
 def main(argv=None):

@@ -40,6 +40,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from atomic import write_text_atomically  # beside this file
+
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = ROOT / "exercises"
 SOLUTIONS = EXERCISES / "solutions"
@@ -310,11 +312,9 @@ def markdown(rows):
 
 def write_csv(rows, path):
     head, body = table(rows)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".part")
-    with os.fdopen(fd, "w", newline="") as f:
-        csv.writer(f).writerows([head, *body])
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows([head, *body])
+    write_text_atomically(path, text.getvalue(), newline="")
 
 
 def main(argv=None):
