@@ -50,13 +50,7 @@ NBVAL_SKIP = {"metadata", "traceback", "prompt_number", "output_type", "name", "
 
 def _pinned(version):
     """The lock's pins without hashes, jax and jaxlib at `version`."""
-    pins = []
-    for line in LOCK.read_text().splitlines():
-        m = re.match(r"^([A-Za-z0-9_.-]+)==([^\s\\;#]+)", line)
-        if m:
-            name = m.group(1).lower()
-            pins.append(f"{name}=={version}" if name in ("jax", "jaxlib") else f"{name}=={m.group(2)}")
-    return pins
+    return [f"{name}=={version if name in ('jax', 'jaxlib') else pinned}" for name, pinned in lock_versions().items()]
 
 
 def _unpinned(version):

@@ -17,8 +17,9 @@ exercise's own name, so its first cell's `otter.Notebook("NN-topic.ipynb")` find
 it) and of the autograder: with a time limit per cell (--cell-timeout) and per
 submission (--timeout), CPU-time and file-size limits, and, when the grader is root,
 as the unprivileged user `nobody`, who can read the project but write only that
-folder. Run by any other user, the code has that user's rights: grade untrusted
-work as root, or in a container. A submission that is not a notebook, answers no
+folder. Otherwise (another user, or a `nobody` who cannot run this environment's
+Python) the code has the grader's rights, and `make grade` says so: grade untrusted
+work in a container. A submission that is not a notebook, answers no
 exercise, runs past its time or breaks the grader gets its row in the table with
 the reason, and the others are still graded.
 """
@@ -140,9 +141,9 @@ def _unprivileged_user():
     return UNPRIVILEGED if probe.returncode == 0 else None
 
 
-def who_runs_student_code():
-    """One line for the grader: whose rights a submission's code has here."""
-    user = _unprivileged_user()
+def who_runs_student_code(user):
+    """One line for the grader: whose rights a submission's code has here (`user`: what
+    _unprivileged_user() found)."""
     if user:
         return f"student code runs as {user!r}: it can read the project and write only its own temporary folder"
     me = pwd.getpwuid(os.geteuid()).pw_name
@@ -193,8 +194,9 @@ def grade(autograder, submission, name=None, timeout=SUBMISSION_TIMEOUT, cell_ti
         shutil.copyfile(submission, work / f"{name}.ipynb")
         shutil.copyfile(autograder, work / "autograder.zip")
         if user:
+            account = pwd.getpwnam(user)
             for path in [work, *work.rglob("*")]:
-                os.chown(path, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
+                os.chown(path, account.pw_uid, account.pw_gid)
         env = {k: os.environ[k] for k in PASSED_ON if k in os.environ} | {
             "HOME": str(work / "home"), "TMPDIR": str(work / "tmp"), "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
             "IPYTHONDIR": str(work / "home" / ".ipython"), "MPLCONFIGDIR": str(work / "home" / ".matplotlib"),
@@ -251,10 +253,10 @@ def exercise_of(submission, names):
 
 
 def grade_all(submissions, exercise=None, timeout=SUBMISSION_TIMEOUT, cell_timeout=CELL_TIMEOUT,
-              autograders=EXERCISES / "autograder", progress=print):
+              autograders=EXERCISES / "autograder", progress=print, user="auto"):
     """One row per submission: {submission, exercise, score, possible, questions, status}."""
     names = exercise_names()
-    user = _unprivileged_user()  # asked once for the whole run
+    user = _unprivileged_user() if user == "auto" else user  # asked once for the whole run
     rows = []
     for submission in submissions:
         row = {"submission": str(submission), "exercise": "", "score": "", "possible": "",
@@ -356,8 +358,9 @@ def main(argv=None):
     missing = [p for p in args.submissions if not p.is_file()]
     if missing:
         sys.exit(f"make grade: no such notebook: {', '.join(map(str, missing))}")
-    print(f"make grade: {who_runs_student_code()}")
-    rows = grade_all(args.submissions, args.exercise, args.timeout, args.cell_timeout)
+    user = _unprivileged_user()
+    print(f"make grade: {who_runs_student_code(user)}")
+    rows = grade_all(args.submissions, args.exercise, args.timeout, args.cell_timeout, user=user)
     print()
     print(markdown(rows))
     if args.csv:
