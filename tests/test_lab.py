@@ -58,10 +58,14 @@ def lab(tmp_path_factory, built_exercises):
     shutil.copytree(ROOT / "notebooks", work / "notebooks", ignore=shutil.ignore_patterns(".*", "__pycache__"))
     shutil.copytree(ROOT / "data", work / "data")
     shutil.copytree(built_exercises / "student", work / "exercises" / "student")  # as `make exercises` makes it
+    # The server's log goes to a file: a pipe nobody reads fills (64 KiB of log) and then blocks
+    # the server on its next write, so every later request hangs.
+    log_path = tmp_path_factory.mktemp("lab-log") / "jupyterlab.log"
+    log = log_path.open("w")
     server = subprocess.Popen([sys.executable, ROOT / "tools" / "lab.py", "--port", str(port), "--no-browser",
                                "--root", work],
-                              env=os.environ | {"JUPYTER_TOKEN": token}, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                              env=os.environ | {"JUPYTER_TOKEN": token}, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -72,7 +76,7 @@ def lab(tmp_path_factory, built_exercises):
             except (urllib.error.URLError, ConnectionError):
                 if server.poll() is not None or time.monotonic() > deadline:
                     os.killpg(server.pid, signal.SIGKILL)
-                    pytest.fail(f"JupyterLab did not come up on {base} within 60 s:\n{server.stdout.read()[-2000:]}")
+                    pytest.fail(f"JupyterLab did not come up on {base} within 60 s:\n{log_path.read_text()[-2000:]}")
                 time.sleep(0.3)
         yield base, token, work
     finally:
@@ -83,6 +87,7 @@ def lab(tmp_path_factory, built_exercises):
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
+        log.close()
         with pytest.raises(ProcessLookupError):
             os.killpg(server.pid, 0)  # nothing of the server is left
 
