@@ -76,6 +76,7 @@ def setup():
         # (IPython's `%xmode minimal` and `%colors nocolor`, without their printout.)
         ip.InteractiveTB.set_mode(mode="Minimal")
         ip.colors = "nocolor"
+        _show_errors_as_one_line(ip)
         ip.run_line_magic("matplotlib", "inline")
         ip.run_line_magic("config", "InlineBackend.figure_formats = ['png']")
         if os.environ.get(TIMEIT_ONCE) == "1":
@@ -92,6 +93,49 @@ def setup():
         }
     )
     _setup_done = True
+
+
+# An error output stores its message once, free of what only the machine that ran
+# it knows: JAX names the temporary file IPython compiled a cell to
+# ("/tmp/ipykernel_3016/1285851855.py:1") and a function's address
+# ("<function fit at 0x7f4ae2001bc0>"); they read "<cell>:1" and "<function fit>".
+# Its traceback is that one line with the error's name in red, as IPython colours
+# it: Quarto, given a coloured traceback, shows the traceback alone (given a plain
+# one, it shows the name and message and then the traceback, the same line twice),
+# and JupyterLab, nbconvert and GitHub show the traceback.
+_CELL_FILE = re.compile(r"[^\s\"'`(]*ipykernel_\d+[/\\]\d+\.py")
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
+
+
+def error_message(text):
+    """An error's message as a notebook stores and shows it (see above)."""
+    return _ADDRESS.sub(">", _CELL_FILE.sub("<cell>", text))
+
+
+def error_line(ename, evalue):
+    """The one-line traceback an error output stores: its name in red, then its message."""
+    return f"\x1b[0;31m{ename}\x1b[0m: {evalue}"
+
+
+class _Message:
+    def __init__(self, text):
+        self.text = text
+
+    def __str__(self):
+        return self.text
+
+
+def _show_errors_as_one_line(ip):
+    show = ip._showtraceback  # the hook ipykernel's shell defines to send an error output
+    if getattr(show, "one_line", False):
+        return
+
+    def one_line(etype, evalue, stb):
+        message = error_message(str(evalue))
+        return show(etype, _Message(message), [error_line(etype.__name__, message)])
+
+    one_line.one_line = True
+    ip._showtraceback = one_line
 
 
 # Under test only (conftest.py sets it), the lecture's `%timeit` cells time their

@@ -52,7 +52,7 @@ EXPECTED = {
     "05-regression": [
         ("X.shape", "(500, 8)"),
         ("y.shape", "(500,)"),
-        ("fit_jit = jax.jit(fit)\n", "TypeError: Error interpreting argument to <function fit at"),
+        ("fit_jit = jax.jit(fit)\n", "TypeError: Error interpreting argument to <function fit> as"),
         ("fit_jit = jax.jit(fit)\n", "as an abstract array. The problematic value is of type <class 'function'>"),
         ('jax.jit(fit, static_argnames', "ConcretizationTypeError: Abstract tracer value encountered where concrete value is expected"),
         ('jax.jit(fit, static_argnames', "This occurred in the item() method of jax.Array"),
