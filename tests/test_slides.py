@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from helpers import NOTEBOOKS, ROOT, headings, read
 
@@ -29,46 +30,74 @@ def expected_slides(nb):
     return 1 + len(headings(nb))
 
 
-# What a person sees on the current slide that is wrong. Runs on Quarto's decks
-# and the fallback's alike: it looks at rendered boxes, not at either's markup.
-LAYOUT_JS = """() => {
+# The legibility standard (slides/theme.css): every line of text at least this
+# fraction of the slide's height as shown (18 px on the 720 px slide).
+MIN_TEXT = 0.025
+# What only the machine that ran a notebook knows, in a deck's text (hidden slides included).
+MACHINE_ONLY = re.compile(r"ipykernel_\d+|/tmp/|/root/|/home/|site-packages|\b0x[0-9a-fA-F]{6,}")
+
+# What a person sees on a slide (`root`: the current slide, or one page of the
+# print view) that is wrong. Runs on Quarto's decks and the fallback's alike: it
+# looks at rendered boxes, not at either's markup, and measures every block as
+# rendered (nothing is set to wrap before it is measured).
+PROBE_JS = """(root) => {
   const H = Reveal.getConfig().height, W = Reveal.getConfig().width;
-  const s = Reveal.getCurrentSlide();
+  const printing = document.documentElement.classList.contains('reveal-print');
+  // On screen the slide is the frame; in the print view, the page (the slide and its margin).
+  const frameH = printing ? root.clientHeight : H, frameW = printing ? root.clientWidth : W;
   const bad = [];
-  if (s.scrollHeight > H + 2) bad.push(`content is ${s.scrollHeight}px tall, the slide ${H}px`);
-  if (s.scrollWidth > W + 2) bad.push(`content is ${s.scrollWidth}px wide, the slide ${W}px`);
-  for (const col of s.querySelectorAll('div.column')) {
+  if (root.scrollHeight > frameH + 2) bad.push(`content is ${root.scrollHeight}px tall, the ${printing ? 'page' : 'slide'} ${frameH}px`);
+  if (root.scrollWidth > frameW + 2) bad.push(`content is ${root.scrollWidth}px wide, the ${printing ? 'page' : 'slide'} ${frameW}px`);
+  for (const col of root.querySelectorAll('div.column')) {
     if (col.scrollWidth > col.clientWidth + 2) bad.push('a column scrolls sideways');
   }
-
   const shown = e => {
     const r = e.getBoundingClientRect(), st = getComputedStyle(e);
     return r.width > 0 && r.height > 0 && st.visibility !== 'hidden' && st.display !== 'none'
-      && parseFloat(st.opacity) > 0;
+      && parseFloat(st.opacity) > 0 && !e.closest('aside.notes');
   };
   const label = e => `${e.tagName.toLowerCase()}${e.className ? '.' + String(e.className).trim().split(/\\s+/).join('.') : ''}`
     + ` "${(e.innerText || e.alt || '').trim().slice(0, 40)}"`;
 
-  // Code and output: every line fits its box, so none wraps, is cut or scrolls
-  // sideways. An error message is prose: it may wrap, but only between words.
-  for (const pre of [...s.querySelectorAll('pre')].filter(shown)) {
-    const prose = !!pre.closest('.cell-output-error');
-    const boxes = [pre, ...pre.querySelectorAll(':scope > code')];
-    const saved = boxes.map(b => [b.style.whiteSpace, b.style.overflowWrap, b.style.wordBreak]);
-    boxes.forEach(b => { b.style.whiteSpace = prose ? 'pre-wrap' : 'pre';
-                         b.style.overflowWrap = 'normal'; b.style.wordBreak = 'normal'; });
-    const wide = boxes.find(b => b.scrollWidth > b.clientWidth + 1);
-    if (wide) bad.push(`a line is ${wide.scrollWidth}px wide in a ${wide.clientWidth}px box: ${label(pre)}`);
-    boxes.forEach((b, i) => { [b.style.whiteSpace, b.style.overflowWrap, b.style.wordBreak] = saved[i]; });
-    const tall = boxes.find(b => b.scrollHeight > b.clientHeight + 1);
-    if (tall) bad.push(`a block is cut: ${tall.scrollHeight}px of text in ${tall.clientHeight}px: ${label(pre)}`);
+  // Every block of code, output or error as rendered: no line wider than its box
+  // (an error wraps between words, as its style says), nothing cut, nothing scrolling.
+  for (const pre of [...root.querySelectorAll('pre')].filter(shown)) {
+    for (const b of [pre, ...pre.querySelectorAll(':scope > code')]) {
+      if (b.scrollWidth > b.clientWidth + 1) { bad.push(`a line is ${b.scrollWidth}px wide in a ${b.clientWidth}px box: ${label(pre)}`); break; }
+      if (b.scrollHeight > b.clientHeight + 1) { bad.push(`a block is cut: ${b.scrollHeight}px of text in ${b.clientHeight}px: ${label(pre)}`); break; }
+    }
+  }
+
+  // Every line of text at least MIN_TEXT of the slide's height as shown: text
+  // in the slide is measured in the slide's own pixels, the deck's chrome (footer,
+  // slide number) in the window's, against the slide's height there.
+  const slideHeight = H * (printing ? 1 : Reveal.getScale());
+  const chrome = [...document.querySelectorAll('.reveal > .footer, .reveal > .slide-number')].filter(shown);
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const small = new Set();
+  const measure = (e, height) => {
+    const px = parseFloat(getComputedStyle(e).fontSize);
+    if (px / height < __MIN_TEXT__ - 1e-6) small.add(`${label(e)} is ${px.toFixed(1)}px, ${(100 * px / height).toFixed(2)}% of the slide`);
+  };
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (n.textContent.trim() && shown(n.parentElement)) measure(n.parentElement, H);
+  }
+  for (const e of root.querySelectorAll('h2.beyond, section.beyond > h2')) measure(e, H);
+  if (!printing) chrome.forEach(e => measure(e, slideHeight));
+  bad.push(...small);
+
+  // An error is shown once: no line of an error block appears twice on the slide.
+  const text = root.innerText;
+  for (const err of [...root.querySelectorAll('.cell-output-error')].filter(shown)) {
+    const first = err.innerText.trim().split('\\n')[0];
+    if (first && text.split(first).length > 2) bad.push(`an error is shown twice: "${first.slice(0, 60)}"`);
   }
 
   // No two visible blocks overlap: headings, text, lists, code, figures, tables,
-  // asides, and the deck's footer and slide number.
-  const BLOCKS = 'h1, h2, h3, p, ul, ol, blockquote, pre, img, table, figure, aside, .aside';
-  const found = [...s.querySelectorAll(BLOCKS),
-                 ...document.querySelectorAll('.reveal .footer, .reveal .slide-number')].filter(shown);
+  // asides, the deck's footer and slide number, and any control reveal.js draws.
+  const BLOCKS = 'h1, h2, h3, p, ul, ol, blockquote, pre, img, table, figure, aside, .aside, .slide-number-pdf';
+  const found = [...root.querySelectorAll(BLOCKS), ...chrome,
+                 ...document.querySelectorAll('.reveal .controls button.enabled')].filter(shown);
   const blocks = found.filter(e => !found.some(o => o !== e && o.contains(e)));
   const boxes = blocks.map(e => e.getBoundingClientRect());
   for (let i = 0; i < blocks.length; i++) for (let j = i + 1; j < blocks.length; j++) {
@@ -78,7 +107,11 @@ LAYOUT_JS = """() => {
     if (x > 2 && y > 2) bad.push(`${label(blocks[i])} overlaps ${label(blocks[j])}`);
   }
   return bad;
-}"""
+}""".replace("__MIN_TEXT__", str(MIN_TEXT))
+
+
+def deck_options():
+    return yaml.safe_load((ROOT / "_quarto.yml").read_text())["format"]["revealjs"]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -90,8 +123,14 @@ def test_deck(browser, notebook):
     page = browser.new_page()
     try:
         check_deck(page, deck, notebook)
+        check_print_view(page, deck, notebook)
     finally:
         page.close()
+
+
+def open_deck(page, url):
+    page.goto(url)
+    page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=15000)
 
 
 def check_deck(page, deck, notebook):
@@ -99,8 +138,7 @@ def check_deck(page, deck, notebook):
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:", "blob:")) else None)
-    page.goto(deck.as_uri())
-    page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=15000)
+    open_deck(page, deck.as_uri())
     # A full screen of the deck's own shape, as on a projector: the slide fills
     # it, and the slide number sits in the slide's corner.
     page.set_viewport_size(page.evaluate("(({width, height}) => ({width, height}))(Reveal.getConfig())"))
@@ -118,6 +156,8 @@ def check_deck(page, deck, notebook):
     text = page.inner_text(".reveal .slides")
     for marker in MACHINERY:
         assert marker not in text, f"{marker!r} is visible on a slide"
+    everything = page.evaluate("document.querySelector('.reveal .slides').textContent")  # hidden slides too
+    assert not MACHINE_ONLY.search(everything), f"a deck shows {MACHINE_ONLY.search(everything)[0]!r}"
 
     images = page.evaluate("""() => [...document.querySelectorAll('.reveal .slides img')].map(
         i => ({src: i.src.slice(0, 30), ok: i.complete && i.naturalWidth > 0}))""")
@@ -127,19 +167,53 @@ def check_deck(page, deck, notebook):
     assert len(images) == figures
 
     SHOTS.mkdir(exist_ok=True)
-    overflow = {}
+    problems_by_slide, titles, chrome = {}, set(), []
+    footer = str(deck_options().get("footer", ""))
     for index in range(total):
         page.evaluate(f"(() => {{ const i = Reveal.getIndices(Reveal.getSlides()[{index}]); Reveal.slide(i.h, i.v); }})()")
         page.evaluate("Reveal.getCurrentSlide().querySelectorAll('.fragment').forEach(f => f.classList.add('visible'))")
         page.wait_for_timeout(50)
-        if problems := page.evaluate(LAYOUT_JS):
-            overflow[index + 1] = problems
+        problems = page.evaluate(f"() => ({PROBE_JS})(Reveal.getCurrentSlide())")
+        # The course's chrome: "n / total" and the footer line of _quarto.yml on every slide.
+        number, shown_footer = page.evaluate("""() => [
+            document.querySelector('.reveal .slide-number')?.innerText.trim() ?? '',
+            [...document.querySelectorAll('.reveal > .footer')].filter(f => getComputedStyle(f).display !== 'none')
+              .map(f => f.innerText.trim()).join('|')]""")
+        if not re.fullmatch(rf"{index + 1}\s*/\s*{total}", number):
+            problems.append(f"the slide number reads {number!r}, not '{index + 1} / {total}'")
+        if footer and shown_footer != footer:
+            problems.append(f"the footer reads {shown_footer!r}, not {footer!r}")
+        titles.update(page.evaluate("""() => [...Reveal.getCurrentSlide().querySelectorAll(':scope > h2')]
+            .map(h => getComputedStyle(h).fontSize)"""))
+        if problems:
+            problems_by_slide[index + 1] = problems
         if index in (0, 2, 4, total - 1) or problems:
             page.screenshot(path=str(SHOTS / f"{notebook.stem}-{index + 1:02d}.png"))
-    assert not overflow, f"slides with layout problems: {overflow}"
+    assert not problems_by_slide, f"slides with problems: {problems_by_slide}"
+    assert len(titles) <= 1, f"slide titles come in several sizes: {sorted(titles)}"
 
     assert not errors, errors
     assert not requests, f"network requests: {requests}"
+
+
+def check_print_view(page, deck, notebook):
+    """The PDF handout's layout (reveal.js's print view, as `make pdf` prints it):
+    one page per slide, and every page passes the slide's checks."""
+    page.emulate_media(media="print")
+    try:
+        open_deck(page, deck.as_uri() + "?print-pdf&pdfSeparateFragments=false")
+        page.wait_for_function("() => document.querySelectorAll('.reveal .slides .pdf-page').length > 0", timeout=15000)
+        pages = page.evaluate(f"""() => [...document.querySelectorAll('.reveal .slides .pdf-page')].map(
+            p => ({PROBE_JS})(p))""")
+    finally:
+        page.emulate_media(media="screen")
+    assert len(pages) == expected_slides(read(notebook)), "the handout has not one page per slide"
+    problems = {i + 1: bad for i, bad in enumerate(pages) if bad}
+    if problems:
+        for i in problems:
+            page.evaluate(f"document.querySelectorAll('.reveal .slides .pdf-page')[{i - 1}].scrollIntoView()")
+            page.screenshot(path=str(SHOTS / f"{notebook.stem}-print-{i:02d}.png"))
+    assert not problems, f"handout pages with problems: {problems}"
 
 
 def test_pdf_handout_has_a_page_per_slide(browser, tmp_path):

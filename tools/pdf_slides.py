@@ -28,8 +28,10 @@ def main(argv=None):
                 page.wait_for_timeout(300)
                 target = deck.with_suffix(".pdf")
                 partial = target.with_name(f".{target.name}.part")
-                # The page is the deck's own slide size (from _quarto.yml, in the deck).
-                size = page.evaluate("(({width, height}) => ({width, height}))(Reveal.getConfig())")
+                # The page is reveal.js's print page: the deck's slide size (_quarto.yml) and its margin.
+                page.wait_for_function("() => document.querySelector('.reveal .slides .pdf-page')", timeout=15000)
+                size = page.evaluate("""() => { const p = document.querySelector('.reveal .slides .pdf-page');
+                                                return {width: p.offsetWidth, height: p.offsetHeight}; }""")
                 page.pdf(path=str(partial), width=f"{size['width']}px", height=f"{size['height']}px",
                          print_background=True)
                 os.replace(partial, target)

@@ -42,7 +42,10 @@ REVEAL = SLIDES / "node_modules" / "reveal.js"
 QUARTO_YML = ROOT / "_quarto.yml"
 # _quarto.yml's revealjs options that are reveal.js settings, passed to pandoc's
 # template as variables (kebab-case there, camelCase in reveal.js).
-REVEAL_SETTINGS = ["theme", "slide-number", "transition", "navigation-mode", "hash", "center", "width", "height"]
+REVEAL_SETTINGS = ["theme", "slide-number", "transition", "navigation-mode", "hash", "center", "width", "height",
+                   "margin", "controls", "controls-layout"]
+# What Quarto sets where _quarto.yml is silent: controls only on touch screens (none here).
+QUARTO_DEFAULTS = {"controls": False}
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*?)\s*$")
 NOTEBOOK_LINK = re.compile(r"\]\((\d\d-[\w-]+)\.ipynb\)")
@@ -137,16 +140,31 @@ def revealjs_options(config=QUARTO_YML):
 
 def pandoc_options(options):
     """Pandoc's command-line options for the revealjs options of _quarto.yml."""
+    options = QUARTO_DEFAULTS | options
+
     def variable(key):
         name = re.sub(r"-(\w)", lambda m: m.group(1).upper(), key)
         value = options[key]
-        return f"--variable={name}={str(value).lower() if isinstance(value, bool) else value}"
+        if isinstance(value, bool):
+            value = str(value).lower()
+        elif key == "slide-number":
+            value = f"'{value}'"  # pandoc's template writes it unquoted, as for true/false; "c/t" is a string
+        return f"--variable={name}={value}"
 
     args = [variable(key) for key in REVEAL_SETTINGS if key in options]
     args += [f"--css={options['css']}"] if "css" in options else []
     args += [f"--syntax-highlighting={options['highlight-style']}"] if "highlight-style" in options else []
     args += ["--embed-resources"] if options.get("embed-resources") else []
     return args
+
+
+def with_footer(deck, footer):
+    """The deck with `footer:` of _quarto.yml as Quarto places it: a div.footer in div.reveal."""
+    opening = re.compile(r'(<body>\s*)(<div class="reveal">)')  # the template's, not one inside reveal.js's code
+    if len(opening.findall(deck)) != 1:
+        raise RenderError("pandoc's revealjs template changed: no single <div class=\"reveal\"> for the footer")
+    div = f'<div class="footer footer-default"><p>{html.escape(str(footer))}</p></div>'
+    return opening.sub(lambda m: f"{m[1]}{m[2]}\n  {div}", deck)
 
 
 def read_notebook(path):
@@ -181,6 +199,9 @@ def render(path):
         if result.returncode != 0:
             partial.unlink(missing_ok=True)
             raise RenderError(f"pandoc failed on {path.name}:\n{result.stderr}")
+        footer = revealjs_options().get("footer")
+        if footer:
+            partial.write_text(with_footer(partial.read_text(), footer))
         os.replace(partial, target)
     return target, meta
 
