@@ -50,7 +50,7 @@ drift: $(STAMP)            ## another JAX release against the stored outputs: ma
 
 slides: $(STAMP)           ## the decks in slides/: Quarto where installed, else pandoc + reveal.js
 	@if command -v quarto >/dev/null 2>&1; then \
-	  quarto render && mv slides/notebooks/*.html slides/ && rmdir slides/notebooks && $(PY) tools/render_slides.py --index-only; \
+	  quarto render && mv slides/notebooks/*.html slides/ && rmdir slides/notebooks && $(PY) tools/deck_index.py; \
 	else \
 	  $(MAKE) --no-print-directory -j 2 decks; \
 	fi
@@ -62,8 +62,8 @@ decks: $(DECKS) slides/index.html
 slides/%.html: notebooks/%.ipynb slides/theme.css _quarto.yml tools/render_slides.py $(REVEAL) $(STAMP)
 	@$(PY) tools/render_slides.py $<
 
-slides/index.html: $(NOTEBOOK_FILES) tools/render_slides.py $(STAMP)
-	@$(PY) tools/render_slides.py --index-only
+slides/index.html: $(NOTEBOOK_FILES) tools/deck_index.py $(STAMP)
+	@$(PY) tools/deck_index.py
 
 $(REVEAL): slides/package.json slides/package-lock.json | need-node
 	cd slides && npm ci --no-audit --no-fund --loglevel=error

@@ -27,16 +27,6 @@ def test_an_error_without_error_true_stops_the_render():
         render_slides.notebook_markdown(new_notebook(cells=[cell]), "raises.ipynb")
 
 
-def test_index_only_reports_a_broken_notebook_in_one_line(tmp_path):
-    path = tmp_path / "99-broken.ipynb"
-    nbformat.write(notebook_with_png("not base64!"), path)
-    result = subprocess.run([sys.executable, ROOT / "tools" / "render_slides.py", "--index-only", path],
-                            capture_output=True, text=True)
-    assert result.returncode == 1
-    assert result.stderr.startswith("make slides: 99-broken.ipynb, cell 0 stores a PNG")
-    assert "Traceback" not in result.stderr
-
-
 @pytest.mark.parametrize("text", ["not json", '{"nbformat": 3, "worksheets": []}', '{"nbformat": 4}'])
 def test_a_file_that_is_not_a_notebook_is_named_in_one_line(tmp_path, text):
     path = tmp_path / "99-junk.ipynb"

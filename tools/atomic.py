@@ -8,12 +8,24 @@ import tempfile
 from pathlib import Path
 
 
+def _mode(path):
+    """The permissions the file keeps (or a new one gets, as open() would give it):
+    mkstemp's temporary file is private to its owner."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_text_atomically(path, text, newline=None):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "w", newline=newline) as f:
             f.write(text)
+        os.chmod(tmp, _mode(path))
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

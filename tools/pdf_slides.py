@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from browser import chromium  # beside this script
+from deck_index import write_index
 
 ROOT = Path(__file__).resolve().parent.parent
 SLIDES = ROOT / "slides"
@@ -38,6 +39,8 @@ def main(argv=None):
                 print(f"wrote {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
     except RuntimeError as e:
         sys.exit(f"make pdf: {e}")
+    if not argv:  # the front page links the handouts now there
+        print(f"wrote {write_index().relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

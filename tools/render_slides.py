@@ -36,6 +36,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from atomic import write_text_atomically  # beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 SLIDES = ROOT / "slides"
 REVEAL = SLIDES / "node_modules" / "reveal.js"
@@ -188,73 +190,33 @@ def render(path):
     with tempfile.TemporaryDirectory() as tmp:
         meta_file = Path(tmp) / "meta.json"
         meta_file.write_text(json.dumps(meta))
-        partial = SLIDES / f".{path.stem}.html.part"
         cmd = [
             pandoc_path(), "--from=markdown-implicit_figures", "--to=revealjs", "--standalone",
             "--slide-level=2", f"--metadata-file={meta_file}",
             f"--variable=revealjs-url={os.path.relpath(REVEAL, ROOT)}",
-            *pandoc_options(revealjs_options()), f"--output={partial}",
+            *pandoc_options(revealjs_options()),
         ]
         result = subprocess.run(cmd, input=body, text=True, capture_output=True, cwd=ROOT)
         if result.returncode != 0:
-            partial.unlink(missing_ok=True)
             raise RenderError(f"pandoc failed on {path.name}:\n{result.stderr}")
-        footer = revealjs_options().get("footer")
-        if footer:
-            partial.write_text(with_footer(partial.read_text(), footer))
-        os.replace(partial, target)
+        deck = result.stdout
+        if footer := revealjs_options().get("footer"):
+            deck = with_footer(deck, footer)
+        write_text_atomically(target, deck)
     return target, meta
-
-
-def write_index(decks):
-    items = "\n".join(
-        f'    <li><a href="{t.name}"><strong>{html.escape(m["title"])}</strong></a>'
-        f' <span>{html.escape(m["subtitle"])}</span></li>'
-        for t, m in decks
-    )
-    (SLIDES / "index.html").write_text(f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>JAX - Sta 663, Lecture 25</title>
-  <style>
-    body {{ font-family: system-ui, sans-serif; max-width: 42em; margin: 3em auto; padding: 0 1em; color: #222; }}
-    li {{ margin: .6em 0; }} span {{ color: #666; }} a {{ color: #2a76dd; }}
-  </style>
-</head>
-<body>
-  <h1>JAX</h1>
-  <p>Sta 663, Lecture 25, after Dr. Colin Rundel's slides: the decks in lecture order.</p>
-  <ol>
-{items}
-  </ol>
-</body>
-</html>
-""")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Render the notebooks to reveal.js decks with pandoc.")
     parser.add_argument("notebooks", nargs="*", type=Path)
-    parser.add_argument("--index-only", action="store_true",
-                        help="only write slides/index.html (after `quarto render` made the decks)")
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
-    decks = []
     try:
         for path in paths:
-            if args.index_only:
-                front, _ = notebook_markdown(read_notebook(path), path.name)
-                decks.append((SLIDES / f"{path.stem}.html", deck_meta(front, path.stem)))
-            else:
-                target, meta = render(path.resolve())
-                decks.append((target, meta))
-                print(f"wrote {target.relative_to(ROOT)}")
+            target, _ = render(path.resolve())
+            print(f"wrote {target.relative_to(ROOT)}")
     except RenderError as e:
         sys.exit(f"make slides: {e}")
-    if args.index_only or not args.notebooks:
-        write_index(decks)
-        print(f"wrote {(SLIDES / 'index.html').relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

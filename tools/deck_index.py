@@ -1,0 +1,138 @@
+"""slides/index.html, the lecture's front page: the decks in lecture order, each
+with its PDF handout (where `make pdf` wrote one) and its notebook, the exercises,
+and what "Beyond the slides" means. Both renderers need it: `make slides` writes
+it after Quarto or the pandoc fallback made the decks, `make pdf` after the PDFs.
+
+    python tools/deck_index.py
+"""
+
+import html
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from atomic import write_text_atomically  # beside this script
+
+ROOT = Path(__file__).resolve().parent.parent
+SLIDES = ROOT / "slides"
+NOTEBOOKS = ROOT / "notebooks"
+EXERCISES = ROOT / "exercises" / "solutions"  # their names; `make exercises` builds exercises/student/
+BEYOND = "Beyond the slides"  # how a notebook's subtitle (its front matter) says it goes past the lecture
+
+
+class DeckIndexError(RuntimeError):
+    pass
+
+
+def front_matter(path):
+    """The title and subtitle in a notebook's first (raw) cell; a file that is not a
+    notebook stops with one line."""
+    try:
+        cells = json.loads(path.read_text())["cells"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DeckIndexError(f"{path.name} is not a readable notebook ({e})") from None
+    first = cells[0] if cells else {}
+    source = "".join(first.get("source", []))
+    front = {}
+    if first.get("cell_type") == "raw" and source.startswith("---"):
+        front = yaml.safe_load(source.strip().strip("-")) or {}
+    return {"title": str(front.get("title", path.stem)), "subtitle": str(front.get("subtitle", ""))}
+
+
+def decks(notebooks=None):
+    """One entry per notebook, in lecture order: its stem, title, subtitle and whether it
+    goes beyond the lecture."""
+    found = []
+    for path in sorted(notebooks or NOTEBOOKS.glob("[0-9]*.ipynb")):
+        meta = front_matter(path)
+        found.append({"stem": path.stem, **meta, "beyond": meta["subtitle"].startswith(BEYOND)})
+    return found
+
+
+def _deck_item(deck):
+    e = html.escape
+    stem = deck["stem"]
+    links = [f'<a href="../notebooks/{e(stem)}.ipynb">notebook</a>']
+    if (SLIDES / f"{stem}.pdf").is_file():
+        links.insert(0, f'<a href="{e(stem)}.pdf">PDF</a>')
+    subtitle = deck["subtitle"].removeprefix(BEYOND + ":").strip()
+    subtitle = subtitle[:1].upper() + subtitle[1:]
+    return (f'    <li><a class="deck" href="{e(stem)}.html">{e(deck["title"])}</a>'
+            f'<span class="sub">{e(subtitle)}</span><span class="links">{" · ".join(links)}</span></li>')
+
+
+def page(entries, exercises):
+    lecture = "\n".join(_deck_item(d) for d in entries if not d["beyond"])
+    beyond = "\n".join(_deck_item(d) for d in entries if d["beyond"])
+    titles = {d["stem"][:2]: d["title"] for d in entries}
+    built = (ROOT / "exercises" / "student").is_dir()
+    items = "\n".join(
+        f'    <li><a href="../exercises/student/{html.escape(x)}.ipynb">{html.escape(x)}</a>'
+        f'<span class="sub">on {html.escape(titles.get(x[:2], x))}</span></li>' for x in exercises)
+    pdf_note = "" if any((SLIDES / f"{d['stem']}.pdf").is_file() for d in entries) else \
+        '<p class="note">PDF handouts, one page per slide: <code>make pdf</code>.</p>'
+    exercise_note = "" if built else \
+        '<p class="note">The student notebooks are built by <code>make exercises</code>.</p>'
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>JAX - Sta 663, Lecture 25</title>
+  <style>
+    body {{ font-family: system-ui, sans-serif; max-width: 46em; margin: 3em auto; padding: 0 1em; color: #222; line-height: 1.45; }}
+    h1 {{ color: #1c3f73; margin-bottom: .2em; }} h2 {{ color: #1c3f73; margin-top: 1.6em; }}
+    li {{ margin: .7em 0; }} a {{ color: #2a76dd; }} a.deck {{ font-weight: 600; }}
+    .sub {{ display: block; color: #555; }} .links {{ display: block; font-size: .9em; }}
+    .note {{ color: #555; font-size: .95em; }}
+    .badge {{ font-size: .8em; font-weight: 600; color: #7a4d00; background: #fff3d6; border: 1px solid #efc46b;
+              border-radius: .3em; padding: .05em .45em; }}
+  </style>
+</head>
+<body>
+  <h1>JAX</h1>
+  <p>Sta 663, Lecture 25, after Dr. Colin Rundel's slides: reveal.js decks rendered from
+  the notebooks' stored outputs. Each notebook runs offline in JupyterLab (<code>make lab</code>).</p>
+  {pdf_note}
+  <h2>The lecture</h2>
+  <ol>
+{lecture}
+  </ol>
+  <h2>Beyond the slides</h2>
+  <p>The lecture is from 2023. What goes past it, on its own data and code, is marked
+  <span class="badge">{BEYOND}</span> beside the title of every slide it adds, so that an
+  instructor always knows which slides are the original lecture: the decks below, and such
+  slides inside the lecture's own decks.</p>
+  <ol start="{sum(not d["beyond"] for d in entries) + 1}">
+{beyond}
+  </ol>
+  <h2>Exercises</h2>
+  <p>One notebook per section, graded with otter: checks that say plainly what fails.</p>
+  {exercise_note}
+  <ul>
+{items}
+  </ul>
+</body>
+</html>
+"""
+
+
+def write_index(notebooks=None):
+    """Write slides/index.html whole or not at all; return its path."""
+    target = SLIDES / "index.html"
+    exercises = sorted(p.stem for p in EXERCISES.glob("[0-9]*.ipynb"))
+    write_text_atomically(target, page(decks(notebooks), exercises))
+    return target
+
+
+def main():
+    try:
+        target = write_index()
+    except DeckIndexError as e:
+        sys.exit(f"make slides: {e}")
+    print(f"wrote {target.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
