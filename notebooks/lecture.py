@@ -117,14 +117,6 @@ def error_line(ename, evalue):
     return f"\x1b[0;31m{ename}\x1b[0m: {evalue}"
 
 
-class _Message:
-    def __init__(self, text):
-        self.text = text
-
-    def __str__(self):
-        return self.text
-
-
 def _show_errors_as_one_line(ip):
     show = ip._showtraceback  # the hook ipykernel's shell defines to send an error output
     if getattr(show, "one_line", False):
@@ -132,7 +124,7 @@ def _show_errors_as_one_line(ip):
 
     def one_line(etype, evalue, stb):
         message = error_message(str(evalue))
-        return show(etype, _Message(message), [error_line(etype.__name__, message)])
+        return show(etype, message, [error_line(etype.__name__, message)])  # the shell stores str(evalue)
 
     one_line.one_line = True
     ip._showtraceback = one_line

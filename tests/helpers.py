@@ -7,6 +7,9 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# What only the machine that ran a notebook knows, in an output or on a slide: IPython's
+# temporary cell files, temporary and home folders, installed packages, object addresses.
+MACHINE_ONLY = re.compile(r"ipykernel_\d+|/tmp/|/root/|/home/|site-packages|\b0x[0-9a-fA-F]{6,}")
 
 
 def read(path):

@@ -8,7 +8,7 @@ import pytest
 
 from lecture import KERNEL_NAME, error_line
 
-from helpers import NOTEBOOKS, ROOT, cell_text, code_cells, headings, output_text, read, tags
+from helpers import MACHINE_ONLY, NOTEBOOKS, ROOT, cell_text, code_cells, headings, output_text, read, tags
 
 IDS = [p.name for p in NOTEBOOKS]
 LECTURE_NOTEBOOKS = 7  # 01-07 are the lecture's own decks; later ones go beyond it
@@ -81,8 +81,6 @@ def test_no_warning_in_stored_outputs(path):
 # Where the machine that executed a notebook keeps Python and the project.
 ENVIRONMENT_PATHS = ["site-packages", ".venv", sys.prefix, str(ROOT)]
 SHOWN_MIME_TYPES = {"text/plain", "image/png"}
-# What only the machine that ran a cell knows: IPython's temporary cell files, object addresses.
-MACHINE_ONLY = re.compile(r"ipykernel_\d+|/tmp/|\b0x[0-9a-fA-F]{6,}")
 
 
 @pytest.mark.parametrize("path", CODE_NOTEBOOKS, ids=CODE_IDS)

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from helpers import NOTEBOOKS, ROOT, headings, read
+from helpers import MACHINE_ONLY, NOTEBOOKS, ROOT, headings, read
+from render_slides import revealjs_options
 
 SLIDES = ROOT / "slides"
 SHOTS = ROOT / "tests" / "screenshots"
@@ -33,8 +33,6 @@ def expected_slides(nb):
 # The legibility standard (slides/theme.css): every line of text at least this
 # fraction of the slide's height as shown (18 px on the 720 px slide).
 MIN_TEXT = 0.025
-# What only the machine that ran a notebook knows, in a deck's text (hidden slides included).
-MACHINE_ONLY = re.compile(r"ipykernel_\d+|/tmp/|/root/|/home/|site-packages|\b0x[0-9a-fA-F]{6,}")
 
 # What a person sees on a slide (`root`: the current slide, or one page of the
 # print view) that is wrong. Runs on Quarto's decks and the fallback's alike: it
@@ -75,14 +73,14 @@ PROBE_JS = """(root) => {
   const chrome = [...document.querySelectorAll('.reveal > .footer, .reveal > .slide-number')].filter(shown);
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   const small = new Set();
-  const measure = (e, height) => {
-    const px = parseFloat(getComputedStyle(e).fontSize);
-    if (px / height < __MIN_TEXT__ - 1e-6) small.add(`${label(e)} is ${px.toFixed(1)}px, ${(100 * px / height).toFixed(2)}% of the slide`);
+  const measure = (e, height, pseudo = null) => {
+    const px = parseFloat(getComputedStyle(e, pseudo).fontSize);
+    if (px / height < __MIN_TEXT__ - 1e-6) small.add(`${label(e)}${pseudo || ""} is ${px.toFixed(1)}px, ${(100 * px / height).toFixed(2)}% of the slide`);
   };
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     if (n.textContent.trim() && shown(n.parentElement)) measure(n.parentElement, H);
   }
-  for (const e of root.querySelectorAll('h2.beyond, section.beyond > h2')) measure(e, H);
+  for (const e of root.querySelectorAll('section.beyond > h2')) measure(e, H, '::after');  // the badge
   if (!printing) chrome.forEach(e => measure(e, slideHeight));
   bad.push(...small);
 
@@ -108,10 +106,6 @@ PROBE_JS = """(root) => {
   }
   return bad;
 }""".replace("__MIN_TEXT__", str(MIN_TEXT))
-
-
-def deck_options():
-    return yaml.safe_load((ROOT / "_quarto.yml").read_text())["format"]["revealjs"]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -168,7 +162,7 @@ def check_deck(page, deck, notebook):
 
     SHOTS.mkdir(exist_ok=True)
     problems_by_slide, titles, chrome = {}, set(), []
-    footer = str(deck_options().get("footer", ""))
+    footer = str(revealjs_options().get("footer", ""))
     for index in range(total):
         page.evaluate(f"(() => {{ const i = Reveal.getIndices(Reveal.getSlides()[{index}]); Reveal.slide(i.h, i.v); }})()")
         page.evaluate("Reveal.getCurrentSlide().querySelectorAll('.fragment').forEach(f => f.classList.add('visible'))")

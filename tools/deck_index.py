@@ -7,13 +7,12 @@ it after Quarto or the pandoc fallback made the decks, `make pdf` after the PDFs
 """
 
 import html
-import json
 import sys
 from pathlib import Path
 
-import yaml
-
 from atomic import write_text_atomically  # beside this script
+# A notebook that cannot be read stops the index as it stops the decks, in one line.
+from render_slides import RenderError as DeckIndexError, front_matter, read_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 SLIDES = ROOT / "slides"
@@ -22,22 +21,9 @@ EXERCISES = ROOT / "exercises" / "solutions"  # their names; `make exercises` bu
 BEYOND = "Beyond the slides"  # how a notebook's subtitle (its front matter) says it goes past the lecture
 
 
-class DeckIndexError(RuntimeError):
-    pass
-
-
-def front_matter(path):
-    """The title and subtitle in a notebook's first (raw) cell; a file that is not a
-    notebook stops with one line."""
-    try:
-        cells = json.loads(path.read_text())["cells"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise DeckIndexError(f"{path.name} is not a readable notebook ({e})") from None
-    first = cells[0] if cells else {}
-    source = "".join(first.get("source", []))
-    front = {}
-    if first.get("cell_type") == "raw" and source.startswith("---"):
-        front = yaml.safe_load(source.strip().strip("-")) or {}
+def title_and_subtitle(path):
+    """The title and subtitle of a notebook's front matter, read as the fallback renderer reads it."""
+    front = front_matter(read_notebook(path))
     return {"title": str(front.get("title", path.stem)), "subtitle": str(front.get("subtitle", ""))}
 
 
@@ -46,7 +32,7 @@ def decks(notebooks=None):
     goes beyond the lecture."""
     found = []
     for path in sorted(notebooks or NOTEBOOKS.glob("[0-9]*.ipynb")):
-        meta = front_matter(path)
+        meta = title_and_subtitle(path)
         found.append({"stem": path.stem, **meta, "beyond": meta["subtitle"].startswith(BEYOND)})
     return found
 

@@ -101,14 +101,20 @@ def render_output(out, allow_error, where):
     return ""
 
 
+def front_matter(nb):
+    """The notebook's front matter: the YAML of its first cell, where that is a raw `---` cell."""
+    first = nb.cells[0] if nb.cells else None
+    if first is not None and first.cell_type == "raw" and first.source.startswith("---"):
+        return yaml.safe_load(first.source.strip().strip("-")) or {}
+    return {}
+
+
 def notebook_markdown(nb, name):
     """The notebook as one Pandoc markdown document, plus its front matter."""
-    front, parts = {}, []
+    parts = []
     for i, cell in enumerate(nb.cells):
         where = f"{name}, cell {i}"
-        if cell.cell_type == "raw" and i == 0 and cell.source.startswith("---"):
-            front = yaml.safe_load(cell.source.strip().strip("-")) or {}
-        elif cell.cell_type == "markdown":
+        if cell.cell_type == "markdown":
             # A link to another notebook leads to its deck, as Quarto rewrites it.
             parts.append(NOTEBOOK_LINK.sub(r"](\1.html)", cell.source))
         elif cell.cell_type == "code":
@@ -122,7 +128,7 @@ def notebook_markdown(nb, name):
                 blocks += [render_output(o, options.get("error", False), where) for o in cell.outputs]
             if blocks:
                 parts.append("::: {.cell}\n" + "\n\n".join(b for b in blocks if b) + "\n:::")
-    return front, "\n\n".join(parts) + "\n"
+    return front_matter(nb), "\n\n".join(parts) + "\n"
 
 
 def deck_meta(front, stem):
@@ -184,6 +190,7 @@ def render(path):
     if not (REVEAL / "dist" / "reveal.js").is_file():
         raise RenderError("reveal.js is missing: run `make slides` (it runs `npm ci` in slides/)")
     nb = read_notebook(path)
+    options = revealjs_options()
     front, body = notebook_markdown(nb, path.name)
     meta = deck_meta(front, path.stem)
     target = SLIDES / f"{path.stem}.html"
@@ -194,13 +201,13 @@ def render(path):
             pandoc_path(), "--from=markdown-implicit_figures", "--to=revealjs", "--standalone",
             "--slide-level=2", f"--metadata-file={meta_file}",
             f"--variable=revealjs-url={os.path.relpath(REVEAL, ROOT)}",
-            *pandoc_options(revealjs_options()),
+            *pandoc_options(options),
         ]
         result = subprocess.run(cmd, input=body, text=True, capture_output=True, cwd=ROOT)
         if result.returncode != 0:
             raise RenderError(f"pandoc failed on {path.name}:\n{result.stderr}")
         deck = result.stdout
-        if footer := revealjs_options().get("footer"):
+        if footer := options.get("footer"):
             deck = with_footer(deck, footer)
         write_text_atomically(target, deck)
     return target, meta
