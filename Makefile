@@ -12,12 +12,13 @@ DECKS  := $(NOTEBOOK_FILES:notebooks/%.ipynb=slides/%.html)
 
 setup: $(STAMP) $(REVEAL)  ## the virtual environment, the lock, the kernel and reveal.js: then all is offline
 
-$(STAMP): requirements.txt tools/setup_env.py tools/find_python.py tools/jupyterlab/overrides.json tools/jupyterlab/page_config.json tools/jupyterlab/lesson.css
+$(STAMP): requirements.txt pyproject.toml tools/setup_env.py tools/find_python.py tools/jupyterlab/overrides.json tools/jupyterlab/page_config.json tools/jupyterlab/lesson.css
 	@python3 tools/setup_env.py $(if $(PYTHON),--python $(PYTHON))
 	@touch $@
 
-# Three workers on two cores; which tests share a worker: conftest.py
-PYTEST := $(PY) -m pytest -n 3 --dist loadfile --no-loadscope-reorder
+# pytest's workers (why three on two cores, and which tests share one: conftest.py)
+WORKERS ?= 4
+PYTEST  := $(PY) -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: $(STAMP) slides      ## nbval over every notebook, the exercises graded, JupyterLab and the decks in Chromium
 	$(PYTEST)

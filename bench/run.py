@@ -12,7 +12,7 @@ steady-state figure is the median time per call over repeats, with the
 interquartile range as its spread.
 
 What is timed is the lecture's own code: SELU, the losses and fits, the MLP and
-its data come from the notebooks' cells tagged `export` (`lecture.lecture_code`),
+its data come from the notebooks' cells tagged `export` (`lecture.exported`),
 so the benchmark follows any change to them.
 
 Writes bench/results/<backend>.json and .png (ignored by git; the committed reference run
@@ -38,7 +38,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-sys.path.insert(0, str(NOTEBOOKS))
 DATA_PARALLEL_DEVICES = 8
 
 # The slides' own timings (seconds per call), from the lecture's machine.
@@ -134,9 +133,9 @@ def run_data_parallel(tiny, notebooks):
     jax.config.update("jax_num_cpu_devices", DATA_PARALLEL_DEVICES)
     from jax.sharding import NamedSharding, PartitionSpec as P
 
-    from lecture import lecture_code
+    from lecture import exported
 
-    mlp = lecture_code("06-pytrees-mlp", notebooks)
+    mlp = exported.mlp("model", "params", "x", "y", notebooks=notebooks)
     mesh = jax.make_mesh((jax.device_count(),), ("data",))
     x, y = jax.device_put((mlp.x, mlp.y), NamedSharding(mesh, P("data")))
     params = jax.device_put(mlp.params, NamedSharding(mesh, P()))
@@ -177,13 +176,13 @@ def peak_gflops():
 
 
 def run(tiny=False, notebooks=NOTEBOOKS):
-    from lecture import lecture_code
+    from lecture import exported
 
     # The lecture's own code, run from its notebooks' cells tagged `export` (each
     # runs the notebook's setup first: legacy PRNG, highest matmul precision).
-    selu = lecture_code("03-performance-jit", notebooks)  # SELU_np, SELU_jnp
-    reg = lecture_code("05-regression", notebooks)        # X, y, b, reg_loss, fit_simple, fit_scan
-    mlp = lecture_code("06-pytrees-mlp", notebooks)       # model, params, x, y
+    selu = exported.selu("SELU_np", "SELU_jnp", notebooks=notebooks)
+    reg = exported.regression("b", "reg_loss", "fit_simple", "fit_scan_jit", notebooks=notebooks)
+    mlp = exported.mlp("model", "params", "x", "y", notebooks=notebooks)
     import jax.numpy as jnp
 
     backend = jax.default_backend()

@@ -10,7 +10,6 @@ committed file byte for byte (with the pinned NumPy).
 """
 
 import argparse
-import importlib.util
 import os
 import sys
 import tempfile
@@ -19,11 +18,8 @@ from pathlib import Path
 import numpy as np
 
 # The file's columns and x5's levels are the regression notebook's contract,
-# written once in notebooks/lecture.py (which checks them when reading the file).
-_spec = importlib.util.spec_from_file_location(
-    "lecture", Path(__file__).resolve().parent.parent / "notebooks" / "lecture.py")
-lecture = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(lecture)
+# written once in the lecture package (which checks them when reading the file).
+import lecture
 
 SEED = 663
 N_ROWS = 500

@@ -40,8 +40,7 @@ import jax  # importing starts no backend: the settings in train() still come fi
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lecture import lecture_code  # noqa: E402  (beside this script; it does not start JAX)
+from lecture import exported  # the project's package (make setup); importing it starts no JAX backend
 
 TOLERANCE = 1e-6  # final losses of processes and of the one-process fit agree within this
 JOINED = "joined the coordinator"
@@ -84,7 +83,7 @@ def stop(message):
 
 def fit_data_parallel(steps):
     """The lecture's MLP and data, over a mesh of every process's devices."""
-    mlp = lecture_code("06-pytrees-mlp")  # the lecture's init_params, model, params, x and y
+    mlp = exported.mlp("model", "params", "x", "y")
     if len(mlp.x) != ROWS:
         raise ValueError(f"the lecture's data has {len(mlp.x)} rows, this script expects {ROWS}: update ROWS")
     mesh = jax.make_mesh((jax.device_count(),), ("data",))
@@ -217,7 +216,7 @@ def launch(n, local_devices, steps, timeout, port=None, crash_process=None, star
 
 def one_process_loss(steps):
     """The lecture's own fit on one device, for comparison."""
-    mlp = lecture_code("06-pytrees-mlp")
+    mlp = exported.mlp("model", "params", "x", "y")
     m = mlp.model()
     return float(m.loss_fn(m.fit(mlp.params, mlp.x, mlp.y, n=steps), mlp.x, mlp.y))
 

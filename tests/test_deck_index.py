@@ -21,16 +21,16 @@ def test_the_decks_come_in_lecture_order_the_lecture_first_then_what_goes_beyond
     text = deck_index.page(decks, ["02-prng"])
     lecture, beyond = text.split("<h2>Beyond the slides</h2>")
     beyond, exercises = beyond.split("<h2>Exercises</h2>")
-    order = [d["stem"] for d in decks]
+    order = [d.stem for d in decks]
     assert order == [p.stem for p in NOTEBOOKS if p.stem[:2].isdigit()]
-    assert [h[:-5] for h in links(lecture) if h.endswith(".html")] == [d["stem"] for d in decks if not d["beyond"]]
-    assert [h[:-5] for h in links(beyond) if h.endswith(".html")] == [d["stem"] for d in decks if d["beyond"]]
-    assert [d["stem"] for d in decks if d["beyond"]] == order[7:], "01-07 are the lecture, later decks go beyond it"
+    assert [h[:-5] for h in links(lecture) if h.endswith(".html")] == [d.stem for d in decks if not d.beyond]
+    assert [h[:-5] for h in links(beyond) if h.endswith(".html")] == [d.stem for d in decks if d.beyond]
+    assert sorted(decks, key=lambda d: d.beyond) == decks, "the lecture's decks first, then what goes beyond it"
     assert [h for h in links(text) if h.endswith(".pdf")] == ["02-prng.pdf"]
     assert sum(h.startswith("../notebooks/") for h in links(text)) == len(decks)
     assert links(exercises) == ["../exercises/student/02-prng.ipynb"]
     for d in decks:  # title and subtitle each in their own element, never run together
-        assert f'>{d["title"]}</a><span class="sub">' in text.replace("&amp;", "&").replace("&#x27;", "'")
+        assert f'>{d.title}</a><span class="sub">' in text.replace("&amp;", "&").replace("&#x27;", "'")
 
 
 def test_a_file_that_is_not_a_notebook_is_named_in_one_line(tmp_path):

@@ -51,9 +51,7 @@ def test_after_the_setup_cells_run_as_in_the_lecture(kernel):
 
 
 def test_setup_in_a_kernel_without_jax_names_the_fix():
-    code = ("import sys; sys.modules['jax'] = None\n"
-            f"sys.path.insert(0, {str(ROOT / 'notebooks')!r})\n"
-            "import lecture; lecture.setup()")
+    code = "import sys; sys.modules['jax'] = None\nimport lecture; lecture.setup()"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode != 0
     assert "SetupError" in result.stderr

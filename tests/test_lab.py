@@ -21,18 +21,19 @@ import urllib.request
 
 import pytest
 
+import catalog
 import exercises
 from helpers import NOTEBOOKS, ROOT, code_cells, read, tags
 from lecture import KERNEL_DISPLAY, KERNEL_NAME
 
-LECTURE = [p for p in NOTEBOOKS if int(p.name[:2]) <= 7]  # the lecture's own notebooks
+LECTURE = [n.path for n in catalog.lecture()]  # the lecture's own notebooks (their front matter says)
 # Run from the Run menu: every lecture notebook but these three, whose cells are nearly
 # half of the suite's CPU time (the timing cells' workloads, the unrolled jit(fit_simple)
 # compile, the MLP's 1000 steps) and which nbval runs anyway; they are opened and
 # checked as stored instead.
 OPENED_NOT_RUN = {"03-performance-jit", "05-regression", "06-pytrees-mlp"}
 RUN = [p for p in LECTURE if p.stem not in OPENED_NOT_RUN]
-OPENED = [p for p in NOTEBOOKS if p.stem in OPENED_NOT_RUN or int(p.name[:2]) > 7]
+OPENED = [p for p in NOTEBOOKS if p.stem in OPENED_NOT_RUN or p not in LECTURE]
 SCREENSHOTS = ROOT / "tests" / "screenshots"
 # A request to anywhere but this machine's JupyterLab (a CDN, a font, a tracker).
 OUTSIDE = re.compile(r"^(?!(?:https?|wss?)://127\.0\.0\.1[:/]|data:|blob:|about:)")

@@ -6,30 +6,38 @@ import sys
 import nbformat
 import pytest
 
+import catalog
 from lecture import KERNEL_NAME, error_line
 
 from helpers import MACHINE_ONLY, NOTEBOOKS, ROOT, cell_text, code_cells, headings, output_text, read, tags
 
 IDS = [p.name for p in NOTEBOOKS]
-LECTURE_NOTEBOOKS = 7  # 01-07 are the lecture's own decks; later ones go beyond it
+BEYOND = [n.path for n in catalog.beyond()]  # each notebook's role: its front matter (tools/catalog.py)
 CODE_NOTEBOOKS = [p for p in NOTEBOOKS if code_cells(read(p))]
 CODE_IDS = [p.name for p in CODE_NOTEBOOKS]
 SETUP_SOURCE = "from lecture import setup\nsetup()"
 
 
-def test_notebooks_are_numbered_in_lecture_order():
+def test_notebooks_are_numbered_in_lecture_order_the_lecture_first():
     names = [p.stem for p in NOTEBOOKS]
     assert [n[:2] for n in names] == [f"{i:02d}" for i in range(1, len(names) + 1)]
-    assert names[LECTURE_NOTEBOOKS - 1] == "07-what-next", "the lecture's own decks are 01-07"
+    roles = [n.beyond for n in catalog.notebooks()]
+    assert roles == sorted(roles), "the lecture's own notebooks come first, then those beyond it"
+    assert catalog.lecture()[-1].stem == "07-what-next", "the lecture ends with What next?"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS[LECTURE_NOTEBOOKS:], ids=IDS[LECTURE_NOTEBOOKS:])
+@pytest.mark.parametrize("path", BEYOND, ids=[p.name for p in BEYOND])
 def test_notebooks_beyond_the_lecture_say_so_on_every_slide(path):
     nb = read(path)
-    assert "Beyond the slides" in nb.cells[0].source, "say so in the front matter's subtitle"
     slides = [h for h in headings(nb) if h.startswith("## ")]
     assert slides and all(re.search(r"\{[^}]*\.beyond\b", h) for h in slides), \
         "every slide of a notebook beyond the lecture carries {.beyond}"
+
+
+def test_what_next_links_every_deck_beyond_the_lecture():
+    what_next = read(ROOT / "notebooks" / "07-what-next.ipynb")
+    linked = set(re.findall(r"\]\((\d\d-[\w-]+)\.ipynb\)", "".join(c.source for c in what_next.cells)))
+    assert linked == {p.stem for p in BEYOND}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

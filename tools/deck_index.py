@@ -12,52 +12,44 @@ from pathlib import Path
 
 from atomic import write_text_atomically  # beside this script
 # A notebook that cannot be read stops the index as it stops the decks, in one line.
-from render_slides import RenderError as DeckIndexError, front_matter, read_notebook
+import catalog
+from catalog import BEYOND
+from render_slides import RenderError as DeckIndexError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = catalog.ROOT
 SLIDES = ROOT / "slides"
-NOTEBOOKS = ROOT / "notebooks"
 EXERCISES = ROOT / "exercises" / "solutions"  # their names; `make exercises` builds exercises/student/
-BEYOND = "Beyond the slides"  # how a notebook's subtitle (its front matter) says it goes past the lecture
-
-
-def title_and_subtitle(path):
-    """The title and subtitle of a notebook's front matter, read as the fallback renderer reads it."""
-    front = front_matter(read_notebook(path))
-    return {"title": str(front.get("title", path.stem)), "subtitle": str(front.get("subtitle", ""))}
 
 
 def decks(notebooks=None):
-    """One entry per notebook, in lecture order: its stem, title, subtitle and whether it
-    goes beyond the lecture."""
-    found = []
-    for path in sorted(notebooks or NOTEBOOKS.glob("[0-9]*.ipynb")):
-        meta = title_and_subtitle(path)
-        found.append({"stem": path.stem, **meta, "beyond": meta["subtitle"].startswith(BEYOND)})
-    return found
+    """One entry per notebook, in lecture order (catalog.Notebook: stem, title, subtitle,
+    and whether it goes beyond the lecture)."""
+    if notebooks is None:
+        return catalog.notebooks()
+    return [n for path in notebooks for n in catalog.notebooks(Path(path).parent) if n.path == Path(path)]
 
 
 def _deck_item(deck):
     e = html.escape
-    stem = deck["stem"]
+    stem = deck.stem
     links = [f'<a href="../notebooks/{e(stem)}.ipynb">notebook</a>']
     if (SLIDES / f"{stem}.pdf").is_file():
         links.insert(0, f'<a href="{e(stem)}.pdf">PDF</a>')
-    subtitle = deck["subtitle"].removeprefix(BEYOND + ":").strip()
+    subtitle = deck.subtitle.removeprefix(BEYOND + ":").strip()
     subtitle = subtitle[:1].upper() + subtitle[1:]
-    return (f'    <li><a class="deck" href="{e(stem)}.html">{e(deck["title"])}</a>'
+    return (f'    <li><a class="deck" href="{e(stem)}.html">{e(deck.title)}</a>'
             f'<span class="sub">{e(subtitle)}</span><span class="links">{" · ".join(links)}</span></li>')
 
 
 def page(entries, exercises):
-    lecture = "\n".join(_deck_item(d) for d in entries if not d["beyond"])
-    beyond = "\n".join(_deck_item(d) for d in entries if d["beyond"])
-    titles = {d["stem"][:2]: d["title"] for d in entries}
+    lecture = "\n".join(_deck_item(d) for d in entries if not d.beyond)
+    beyond = "\n".join(_deck_item(d) for d in entries if d.beyond)
+    titles = {d.stem[:2]: d.title for d in entries}
     built = (ROOT / "exercises" / "student").is_dir()
     items = "\n".join(
         f'    <li><a href="../exercises/student/{html.escape(x)}.ipynb">{html.escape(x)}</a>'
         f'<span class="sub">on {html.escape(titles.get(x[:2], x))}</span></li>' for x in exercises)
-    pdf_note = "" if any((SLIDES / f"{d['stem']}.pdf").is_file() for d in entries) else \
+    pdf_note = "" if any((SLIDES / f"{d.stem}.pdf").is_file() for d in entries) else \
         '<p class="note">PDF handouts, one page per slide: <code>make pdf</code>.</p>'
     exercise_note = "" if built else \
         '<p class="note">The student notebooks are built by <code>make exercises</code>.</p>'
@@ -90,7 +82,7 @@ def page(entries, exercises):
   <span class="badge">{BEYOND}</span> beside the title of every slide it adds, so that an
   instructor always knows which slides are the original lecture: the decks below, and such
   slides inside the lecture's own decks.</p>
-  <ol start="{sum(not d["beyond"] for d in entries) + 1}">
+  <ol start="{sum(not d.beyond for d in entries) + 1}">
 {beyond}
   </ol>
   <h2>Exercises</h2>

@@ -77,11 +77,12 @@ def build_env(version, base_python=None):
     env = SCRATCH / f"jax-{version}"
     python = env / "bin" / "python"
     done = env / ".drift-env.json"
-    if done.exists() and python.exists():
-        return python, json.loads(done.read_text())["how"]
     uv = _uv()
     if uv is None:
         sys.exit("make drift: needs uv (in the lock): run `make setup` first")
+    if done.exists() and python.exists():
+        install_project(uv, python)
+        return python, json.loads(done.read_text())["how"]
     base = find_python.chosen(base_python)
     shutil.rmtree(env, ignore_errors=True)
     print(f"building {env.relative_to(ROOT)} on {base}", flush=True)
@@ -98,11 +99,19 @@ def build_env(version, base_python=None):
         finally:
             os.unlink(f.name)
         if got.returncode == 0:
+            install_project(uv, python)
             done.write_text(json.dumps({"how": how}) + "\n")
             return python, how
         print(f"make drift: {how}: did not resolve:\n{got.stderr.strip()[-2000:]}", flush=True)
     shutil.rmtree(env, ignore_errors=True)
     sys.exit(f"make drift: no set of packages with jax=={version} resolves on {base}")
+
+
+def install_project(uv, python):
+    """The lecture package, editable, as make setup installs it (its build backend is in
+    the set just installed); again each run, so that an older scratch environment has it."""
+    subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), "--no-deps",
+                    "--no-build-isolation", "--editable", str(ROOT)], check=True)
 
 
 def installed_versions(python):
@@ -153,12 +162,11 @@ def execute_into(out_dir, paths, timeout):
 
 
 def run_notebooks(python, stems, notebooks_dir, out_dir, timeout):
-    """The notebooks `stems` of `notebooks_dir`, run by `python` in a scratch copy of the
-    project's notebooks/ and data/ (the notebooks read ../data/ and each other)."""
+    """The notebooks `stems` of `notebooks_dir`, run by `python` in a scratch copy of them
+    (the lecture package, installed editable, reads the project's data/ and notebooks/)."""
     with tempfile.TemporaryDirectory(prefix="drift-") as tmp:
         shutil.copytree(notebooks_dir, Path(tmp) / "notebooks",
                         ignore=shutil.ignore_patterns(".*", "__pycache__"))
-        shutil.copytree(ROOT / "data", Path(tmp) / "data", ignore=shutil.ignore_patterns("__pycache__"))
         paths = [str(Path(tmp) / "notebooks" / f"{s}.ipynb") for s in stems]
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
         child = subprocess.Popen([str(python), str(Path(__file__).resolve()), "--execute-into", str(out_dir),

@@ -27,10 +27,11 @@ LAB_FILES = ROOT / "tools" / "jupyterlab"
 
 
 def lecture_module():
-    """notebooks/lecture.py, which names the kernel. Loaded from its file: this runs
-    with the system Python, before the environment exists (lecture.py needs only
-    the standard library until its setup() is called)."""
-    spec = importlib.util.spec_from_file_location("lecture", ROOT / "notebooks" / "lecture.py")
+    """The lecture package (src/lecture/), which names the kernel. Loaded from its file,
+    the one place the project does so: this runs with the system Python, before the
+    environment exists (the package needs only the standard library until its setup()
+    is called)."""
+    spec = importlib.util.spec_from_file_location("lecture", ROOT / "src" / "lecture" / "__init__.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -50,14 +51,15 @@ def run(*cmd):
 
 def install_kernel(python):
     """A kernel spec inside the venv (found by the venv's JupyterLab) that runs the
-    venv's Python, finds notebooks/lecture.py, and loads its run-the-setup-first guard."""
+    venv's Python, where the lecture package is installed, and loads its
+    run-the-setup-first guard."""
     run(python, "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL_NAME,
         "--display-name", KERNEL_DISPLAY)
     spec_file = VENV / "share" / "jupyter" / "kernels" / KERNEL_NAME / "kernel.json"
     spec = json.loads(spec_file.read_text())
     spec["argv"] = [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}",
                     "--IPKernelApp.extensions=lecture"]
-    spec["env"] = {"PYTHONPATH": str(ROOT / "notebooks")}
+    spec.pop("env", None)
     spec_file.write_text(json.dumps(spec, indent=1) + "\n")
 
 
@@ -161,6 +163,19 @@ def install_with_pip(python):
     subprocess.run([str(python), "-m", "compileall", "-qq", "-j", "0", str(VENV / "lib")], check=False)
 
 
+def install_project(python):
+    """The project's own package (pyproject.toml), editable: src/ on the environment's
+    path, so that `import lecture` finds the checkout's code from any folder. Built by
+    the lock's hatchling, without build isolation (nothing unpinned is fetched), and
+    without dependencies (the lock has installed them)."""
+    uv = python.parent / "uv"
+    if uv.exists() and subprocess.run([str(uv), "pip", "install", "--quiet", "--python", str(python), "--no-deps",
+                                       "--no-build-isolation", "--editable", str(ROOT)]).returncode == 0:
+        return
+    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+        "--no-build-isolation", "--editable", ROOT)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Build .venv from the lock.")
     parser.add_argument("--python", help="the interpreter to build on (default: the newest supported one found)")
@@ -178,6 +193,7 @@ def main(argv=None):
     # Every distribution must match a hash in the lock (pip-compile --generate-hashes).
     if not install_with_uv(python):
         install_with_pip(python)
+    install_project(python)
     install_kernel(python)
     install_jupyterlab_settings()
 

@@ -2,19 +2,30 @@
 
 Every notebook starts with one hidden cell, ``from lecture import setup; setup()``,
 so that print options, JAX flags and the figure style live here and nowhere else.
+The lecture's own code, for the notebooks beyond it, the exercises and the benchmark,
+is in ``lecture.exported``. The package is the project's (pyproject.toml): `make setup`
+installs it editable, `pip install .` as a wheel that carries the data set and the
+notebooks whose code it exports.
 """
 
-import contextlib
-import json
 import os
 import re
 import sys
-import types
 import warnings
 from pathlib import Path
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parent
-DATA_DIR = NOTEBOOKS_DIR.parent / "data"
+
+
+def _project_folder(name):
+    """A folder of the project: in a checkout (an editable install) the repository's own,
+    in an installed wheel the copy inside this package (pyproject.toml's force-include)."""
+    package = Path(__file__).resolve().parent
+    shipped = package / name
+    return shipped if shipped.is_dir() else package.parent.parent / name
+
+
+NOTEBOOKS_DIR = _project_folder("notebooks")
+DATA_DIR = _project_folder("data")
 RIDGE_CSV = DATA_DIR / "ridge.csv"
 RIDGE_COLUMNS = ["y", "x1", "x2", "x3", "x4", "x5"]
 RIDGE_LEVELS = {"A", "B", "C", "D"}
@@ -151,35 +162,6 @@ def _time_each_once(ip):
 
     once.once = True
     ip.register_magic_function(once, magic_kind="line_cell", magic_name="timeit")
-
-
-# -- the lecture's own code, for the notebooks beyond it ----------------------
-# A cell tagged EXPORT_TAG holds a definition of the lecture (SELU, the losses and
-# fits, init_params, the MLP model and its data). Later notebooks, the scripts and
-# the benchmark run those very cells (in the spirit of d2l's `#@save`) instead of
-# a copy that could drift from what the slides show.
-
-EXPORT_TAG = "export"
-
-
-def lecture_code(notebook, notebooks_dir=NOTEBOOKS_DIR):
-    """Run the setup cell and the cells tagged `export` of `notebook` (e.g.
-    "06-pytrees-mlp") in a fresh namespace, in the notebook's own folder, and
-    return that namespace: `mlp = lecture_code("06-pytrees-mlp"); mlp.model`."""
-    path = Path(notebooks_dir) / f"{notebook}.ipynb"
-    try:
-        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
-    except (OSError, ValueError, KeyError) as e:
-        raise SetupError(f"cannot read the lecture's code from {path} ({e})") from None
-    exported = [c for c in cells[1:] if EXPORT_TAG in c.get("metadata", {}).get("tags", [])]
-    if not cells or not exported:
-        raise SetupError(f"{path.name} has no cells tagged {EXPORT_TAG!r}")
-    namespace = {"__name__": f"lecture_code[{notebook}]"}
-    with contextlib.chdir(path.parent):
-        for cell in [cells[0], *exported]:
-            source = "".join(cell["source"])
-            exec(compile(source, f"{path.name}, cell {cell.get('id')}", "exec"), namespace)
-    return types.SimpleNamespace(**{k: v for k, v in namespace.items() if not k.startswith("__")})
 
 
 # The lecture's fits estimate 8 coefficients (x1..x4 and one per level of x5): fewer rows
