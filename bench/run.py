@@ -36,6 +36,8 @@ from pathlib import Path
 import jax  # importing starts no backend: run_data_parallel() still sets its devices first
 import numpy as np
 
+from lecture.tooling import write_text_atomically
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 DATA_PARALLEL_DEVICES = 8
@@ -342,9 +344,7 @@ def main(argv=None):
     report["wall_s"] = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / report["backend"]
-    tmp = stem.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(tmp, stem.with_suffix(".json"))
+    write_text_atomically(stem.with_suffix(".json"), json.dumps(report, indent=1) + "\n")
     plot(report, stem.with_suffix(".png"))
     print(table(report))
     print(f"\nwrote {stem.with_suffix('.json')} and {stem.with_suffix('.png')} in {report['wall_s']:.0f} s")

@@ -10,9 +10,7 @@ committed file byte for byte (with the pinned NumPy).
 """
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ import numpy as np
 # The file's columns and x5's levels are the regression notebook's contract,
 # written once in the lecture package (which checks them when reading the file).
 import lecture
+from lecture.tooling import write_text_atomically
 
 SEED = 663
 N_ROWS = 500
@@ -53,14 +52,7 @@ def write(path=DEFAULT_OUT):
     """Write the CSV atomically: a reader never sees a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(to_csv(generate()))
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_text_atomically(path, to_csv(generate()), newline="")
     return path
 
 

@@ -40,6 +40,7 @@ import jax  # importing starts no backend: the settings in train() still come fi
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from lecture.tooling import free_port
 from lecture import exported  # the project's package (make setup); importing it starts no JAX backend
 
 TOLERANCE = 1e-6  # final losses of processes and of the one-process fit agree within this
@@ -99,12 +100,6 @@ def fit_data_parallel(steps):
     for _ in range(steps):  # the lecture's fit, waiting for each step's collectives
         params = jax.block_until_ready(m.step(params, x, y))
     return float(m.loss_fn(params, x, y).addressable_data(0))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_in_use(port):

@@ -1,8 +1,8 @@
-"""tools/atomic.py: a file written whole or not at all keeps the permissions a plain write gives it."""
+"""lecture.tooling: a file written whole or not at all keeps the permissions a plain write gives it."""
 
 import os
 
-from atomic import write_text_atomically
+from lecture.tooling import write_text_atomically
 
 
 def test_a_new_file_gets_the_umasks_permissions_and_an_old_one_keeps_its_own(tmp_path):

@@ -25,6 +25,7 @@ import catalog
 import exercises
 from helpers import NOTEBOOKS, ROOT, code_cells, read, tags
 from lecture import KERNEL_DISPLAY, KERNEL_NAME
+from lecture.tooling import free_port
 
 LECTURE = [n.path for n in catalog.lecture()]  # the lecture's own notebooks (their front matter says)
 # Run from the Run menu: every lecture notebook but these three, whose cells are nearly
@@ -44,12 +45,6 @@ def runs(names):
     """One parameter per notebook, long: this file, one work unit under `make test`'s
     workers (conftest.py), is handed out first."""
     return [pytest.param(name, id=name, marks=pytest.mark.long) for name in names]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")  # one server per worker, whatever order its tests come in

@@ -10,7 +10,7 @@ import html
 import sys
 from pathlib import Path
 
-from atomic import write_text_atomically  # beside this script
+from lecture.tooling import write_text_atomically
 # A notebook that cannot be read stops the index as it stops the decks, in one line.
 import catalog
 from catalog import BEYOND

@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from atomic import write_text_atomically  # beside this file
+from lecture.tooling import write_text_atomically
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"

@@ -31,7 +31,7 @@ from nbclient.util import run_sync
 from jupyter_client import AsyncKernelManager
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
-from atomic import write_text_atomically
+from lecture.tooling import write_text_atomically
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -182,7 +182,7 @@ def _shutdown(km):
 
 
 def write_atomically(nb, path):
-    """`nb` written whole or not at all (tools/atomic.py)."""
+    """`nb` written whole or not at all (lecture.tooling)."""
     write_text_atomically(path, nbformat.writes(nb) + "\n")
 
 

@@ -4,12 +4,12 @@ print view in headless Chromium (offline).
     python tools/pdf_slides.py [DECK.html ...]     (default: every deck in slides/)
 """
 
-import os
 import sys
 from pathlib import Path
 
 from browser import chromium  # beside this script
 from deck_index import write_index
+from lecture.tooling import replacing
 
 ROOT = Path(__file__).resolve().parent.parent
 SLIDES = ROOT / "slides"
@@ -28,14 +28,13 @@ def main(argv=None):
                 page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=15000)
                 page.wait_for_timeout(300)
                 target = deck.with_suffix(".pdf")
-                partial = target.with_name(f".{target.name}.part")
                 # The page is reveal.js's print page: the deck's slide size (_quarto.yml) and its margin.
                 page.wait_for_function("() => document.querySelector('.reveal .slides .pdf-page')", timeout=15000)
                 size = page.evaluate("""() => { const p = document.querySelector('.reveal .slides .pdf-page');
                                                 return {width: p.offsetWidth, height: p.offsetHeight}; }""")
-                page.pdf(path=str(partial), width=f"{size['width']}px", height=f"{size['height']}px",
-                         print_background=True)
-                os.replace(partial, target)
+                with replacing(target) as partial:
+                    page.pdf(path=str(partial), width=f"{size['width']}px", height=f"{size['height']}px",
+                             print_background=True)
                 print(f"wrote {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
     except RuntimeError as e:
         sys.exit(f"make pdf: {e}")

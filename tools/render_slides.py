@@ -36,7 +36,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from atomic import write_text_atomically  # beside this script
+from lecture.tooling import write_text_atomically
 
 ROOT = Path(__file__).resolve().parent.parent
 SLIDES = ROOT / "slides"
