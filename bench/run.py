@@ -58,6 +58,7 @@ SPEEDUPS = {
     "fit_jit_vs_eager": ("fit_eager", "fit_jit_block"),
     "mlp_scan_vs_loop": ("mlp_fit", "mlp_scan"),
     "mlp_data_parallel_vs_loop": ("mlp_fit", "mlp_data_parallel"),
+    "sgd_epoch_batches_vs_full": ("sgd_batches", "sgd_full"),
 }
 BARS = {"fit_jit_vs_eager": 500, "selu_jit_vs_numpy": 10, "matmul_jax_vs_numpy": 0.8,
         "scan_compile_vs_unrolled": 10}
@@ -69,6 +70,7 @@ MEASUREMENTS = {
     "fit_eager": "fit_simple, eager", "fit_jit": "fit_simple, jit", "fit_jit_block": "fit_simple, jit, waited for",
     "fit_scan_block": "fit, lax.scan, waited for", "mlp_fit": "MLP, Python loop of steps",
     "mlp_scan": "MLP, one lax.scan", "mlp_data_parallel": "MLP, scan on 8 devices",
+    "sgd_batches": "SGD epoch, 10 batches of 50", "sgd_full": "SGD epoch, full batch",
 }
 SPEEDUP_WORDS = {
     "matmul_jax_vs_numpy": "x @ x: JAX over NumPy", "add_jax_vs_numpy": "3*x + x: JAX over NumPy",
@@ -76,6 +78,7 @@ SPEEDUP_WORDS = {
     "fit_jit_vs_eager": "fit_simple: jit over eager", "mlp_scan_vs_loop": "MLP: scan over loop",
     "mlp_data_parallel_vs_loop": "MLP: 8 devices over loop",
     "scan_compile_vs_unrolled": "compiling: scan over unrolled",
+    "sgd_epoch_batches_vs_full": "SGD epoch: full over batches",
 }
 
 
@@ -243,6 +246,18 @@ def run(tiny=False, notebooks=NOTEBOOKS):
     results["mlp_data_parallel"] = data_parallel(tiny, notebooks)
     progress(f"... {results['mlp_data_parallel']['median_s'] * 1e3:.3f} ms per call on "
              f"{results['mlp_data_parallel']['devices']} devices")
+
+    # 09's mini-batch SGD (beyond the slides): the time of an epoch, ten steps on batches of
+    # 50 rows against one step on all 500; the ratio is how many times longer the first takes.
+    import optax
+
+    sgd = exported.minibatch("minibatch_sgd", notebooks=notebooks)
+    epochs, opt = (2 if tiny else 25), optax.sgd(0.1)
+    sgd_fit = jax.jit(sgd.minibatch_sgd, static_argnums=0, static_argnames=("batch", "epochs"))
+    for name, batch in (("sgd_batches", 50), ("sgd_full", 500)):
+        bench(name, lambda batch=batch: jax.block_until_ready(sgd_fit(opt, key, batch=batch, epochs=epochs)),
+              f"mini-batch SGD, {epochs} epochs, batch {batch}")
+        results[name] = {k: v / epochs if k.endswith("_s") else v for k, v in results[name].items()}
 
     speedups = {k: results[a]["median_s"] / results[b]["median_s"] for k, (a, b) in SPEEDUPS.items()}
     speedups["scan_compile_vs_unrolled"] = compile_s["fit_unrolled"] / compile_s["fit_scan"]

@@ -16,7 +16,8 @@ from helpers import ROOT
 
 ENTRY_POINTS = {exported.selu: ("03-performance-jit", exported.SELU_NAMES),
                 exported.regression: ("05-regression", exported.REGRESSION_NAMES),
-                exported.mlp: ("06-pytrees-mlp", exported.MLP_NAMES)}
+                exported.mlp: ("06-pytrees-mlp", exported.MLP_NAMES),
+                exported.minibatch: ("09-optax", exported.MINIBATCH_NAMES)}
 
 
 def statements_for(notebook, *names):

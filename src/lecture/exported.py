@@ -47,7 +47,16 @@ def mlp(*names, notebooks=NOTEBOOKS_DIR):
     return _make("06-pytrees-mlp", MLP_NAMES, names, notebooks)
 
 
+def minibatch(*names, notebooks=NOTEBOOKS_DIR):
+    """09-optax's mini-batch SGD on 05's regression (beyond the slides):
+    `minibatch_sgd`, called as minibatch_sgd(opt, key, batch=50, epochs=25), which returns the fitted b and the loss
+    on all rows after each epoch, shuffling with a key split from `key` for each epoch, and
+    `sgd_fit`, it jitted (the optimizer and the batch size static)."""
+    return _make("09-optax", MINIBATCH_NAMES, names, notebooks)
+
+
 SELU_NAMES = ("SELU_np", "SELU_jnp")
+MINIBATCH_NAMES = ("minibatch_sgd", "sgd_fit")
 REGRESSION_NAMES = ("d", "X", "y", "b", "model", "reg_loss", "ridge_loss", "lasso_loss", "fit",
                     "fit_simple", "fit_scan", "fit_scan_jit", "lm", "b_hat", "b_hat_scan", "losses_scan")
 MLP_NAMES = ("init_params", "params", "model", "x", "y")
