@@ -17,7 +17,7 @@ from lecture import TIMEIT_ONCE
 ROOT = Path(__file__).resolve().parent
 
 # Every kernel the tests start (nbval's, JupyterLab's, the grader's) inherits this: the
-# lecture's %timeit cells then time their statement once (lecture.py says why).
+# lecture's %timeit cells then time their statement once (the lecture package says why).
 os.environ.setdefault(TIMEIT_ONCE, "1")
 
 

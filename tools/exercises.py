@@ -101,6 +101,15 @@ def _grade_here(autograder, submission, cell_timeout):
     class TimedExecutePreprocessor(nbconvert.preprocessors.ExecutePreprocessor):
         timeout = Integer(cell_timeout, allow_none=True).tag(config=True)
 
+        def create_kernel_manager(self):
+            # The kernel talks over Unix sockets in the submission's own folder, not TCP
+            # ports on 127.0.0.1: no other process can reach it, and two gradings started
+            # at once cannot be handed the same port (a kernel then reads the other's
+            # messages: "Invalid Signature").
+            km = super().create_kernel_manager()
+            km.transport, km.ip = "ipc", str(Path(submission).parent / "kernel")
+            return km
+
     # otter builds its ExecutePreprocessor from a Config of its own, without a time-out
     # (otter-grader 7.0.0): it looks the class up in nbconvert.preprocessors at each run.
     nbconvert.preprocessors.ExecutePreprocessor = TimedExecutePreprocessor

@@ -8,6 +8,7 @@ installs it editable, `pip install .` as a wheel that carries the data set and t
 notebooks whose code it exports.
 """
 
+import importlib.util
 import os
 import re
 import sys
@@ -44,9 +45,10 @@ def setup():
     global _setup_done
     try:
         import jax
-        import matplotlib.pyplot as plt
         import numpy as np
-        import pandas as pd
+        for name in ("matplotlib", "pandas"):  # found, not imported: see _when_imported
+            if importlib.util.find_spec(name) is None:
+                raise ImportError(name=name)
     except ImportError as e:
         raise SetupError(
             f"This kernel ({sys.executable}) cannot import {e.name!r}. Run `make setup`, "
@@ -56,9 +58,6 @@ def setup():
     # The slides print 5 significant digits, no scientific notation, and wrap
     # arrays at 60 characters (8 of 0.1, 0.2, ... or 5 of 0.19867, ... a row).
     np.set_printoptions(precision=5, suppress=True, linewidth=60)
-    # A DataFrame shows as its plain-text repr, as on the slides: an HTML table
-    # would make Quarto load require.js and jQuery from the network.
-    pd.set_option("display.notebook_repr_html", False)
     # SELU_np computes exp(x) on both branches of np.where, which overflows to
     # inf for large x before where() discards it; the slides show no warning.
     warnings.filterwarnings("ignore", "overflow encountered in exp", RuntimeWarning)
@@ -74,7 +73,6 @@ def setup():
     # Jaxprs print as plain text: terminal colour codes would show on slides.
     jax.config.update("jax_pprint_use_color", False)
 
-    # Figures: PNG (nbval does not compare PNG bytes), sized for a slide.
     try:
         from IPython import get_ipython
 
@@ -88,22 +86,59 @@ def setup():
         ip.InteractiveTB.set_mode(mode="Minimal")
         ip.colors = "nocolor"
         _show_errors_as_one_line(ip)
-        ip.run_line_magic("matplotlib", "inline")
-        ip.run_line_magic("config", "InlineBackend.figure_formats = ['png']")
+        _when_imported(ip, "pandas", _configure_pandas)
+        _when_imported(ip, "matplotlib", lambda mpl: _configure_matplotlib(ip))
         if os.environ.get(TIMEIT_ONCE) == "1":
             _time_each_once(ip)
-    plt.rcParams.update(
-        {
-            "figure.figsize": (7.0, 3.6),
-            "figure.dpi": 100,
-            "axes.grid": True,
-            "grid.alpha": 0.3,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "font.size": 11,
-        }
-    )
+    else:  # a script (the benchmark's plot): at once
+        _configure_matplotlib(None)
     _setup_done = True
+
+
+def _configure_pandas(pd):
+    # A DataFrame shows as its plain-text repr, as on the slides: an HTML table would
+    # make Quarto load require.js and jQuery from the network.
+    pd.set_option("display.notebook_repr_html", False)
+
+
+def _configure_matplotlib(ip):
+    """Figures as PNG (nbval does not compare PNG bytes), sized for a slide."""
+    import matplotlib
+
+    if ip is not None:
+        ip.run_line_magic("matplotlib", "inline")  # after it: it sets rcParams of its own
+        ip.run_line_magic("config", "InlineBackend.figure_formats = ['png']")
+    matplotlib.rcParams.update({
+        "figure.figsize": (7.0, 3.6),
+        "figure.dpi": 100,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "font.size": 11,
+    })
+
+
+def _when_imported(ip, name, configure):
+    """`configure(module)` as soon as the kernel has imported `name`: now, or before the
+    next cell runs. Not by importing it here: the exercises never plot, most notebooks
+    never use pandas, and the two cost every kernel about 1.3 s. (A cell that imports
+    one and uses it at once, a DataFrame or a figure shown by the very cell that first
+    imports pandas or matplotlib, sees the defaults; no notebook here does that: their
+    setup cells import both.)"""
+    watched = ip.__dict__.setdefault("_lecture_watched", set())
+    if name in watched:  # the setup ran before in this kernel
+        return
+    watched.add(name)
+
+    def check(*_):
+        module = sys.modules.get(name)
+        if module is not None:
+            ip.events.unregister("pre_run_cell", check)
+            configure(module)
+
+    ip.events.register("pre_run_cell", check)
+    check()
 
 
 # An error output stores its message once, free of what only the machine that ran
