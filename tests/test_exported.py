@@ -48,6 +48,14 @@ def test_only_what_the_names_need_runs():
     assert keys == ["key = jax.random.PRNGKey(1234)", "key = jax.random.PRNGKey(12345)"]
 
 
+def test_the_setup_cell_runs_its_imports_and_calls_and_only_the_assignments_needed():
+    run = [ast.unparse(s) for _, s in exported.plan(ROOT / "notebooks" / "09-optax.ipynb", ["sgd_fit"])]
+    assert run[:2] == ["from lecture import setup", "setup()"]
+    assert "import matplotlib.pyplot as plt" in run and "import optax" in run
+    assert [s for s in run if s.startswith("reg = exported.regression(")], "minibatch_sgd reads reg"
+    assert not [s for s in run if s.startswith("mlp =")], "nothing here needs the MLP"
+
+
 def test_a_name_not_offered_is_refused_naming_those_that_are():
     with pytest.raises(SetupError, match=r"06-pytrees-mlp exports init_params, params, model, x, y; not W"):
         exported.mlp("W")

@@ -9,8 +9,9 @@ d2l's `#@save`), never a copy that could drift from what the slides show:
     reg = regression("X", "y", "reg_loss")   # reg.X, reg.y, reg.reg_loss
 
 Each entry point takes the names it should make (all of its names when given none)
-and runs only the statements of the exported cells those names need, in the notebook's
-order, after the notebook's setup cell: `regression("X")` reads the data and fits
+and runs only the statements those names need, in the notebook's order: the setup
+cell's imports and calls (`setup()`), then what the names need of the setup cell's
+other statements and of the exported cells. `regression("X")` reads the data and fits
 nothing; `regression("b_hat")` runs the eager `fit_simple`, as the slides do.
 """
 
@@ -68,16 +69,24 @@ def _make(notebook, offered, names, notebooks):
     if unknown:
         raise SetupError(f"{notebook} exports {', '.join(offered)}; not {', '.join(unknown)}")
     path = Path(notebooks) / f"{notebook}.ipynb"
-    setup_cell, statements = exported_statements(path)
     namespace = {"__name__": f"lecture.exported[{notebook}]"}
     with contextlib.chdir(path.parent):
-        exec(compile(setup_cell, f"{path.name}, setup cell", "exec"), namespace)
-        for where, statement in needed(statements, names):
+        for where, statement in plan(path, names):
             exec(compile(ast.Module([statement], []), where, "exec"), namespace)
     missing = [n for n in names if n not in namespace]
     if missing:  # an export cell was edited away from what the entry point promises
         raise SetupError(f"{path.name}'s cells tagged {EXPORT_TAG!r} no longer define {', '.join(missing)}")
     return types.SimpleNamespace(**{n: namespace[n] for n in names})
+
+
+def plan(path, names):
+    """What making `names` from the notebook at `path` runs, in order, each statement with
+    where it comes from: the setup cell's imports and calls, and what the names need."""
+    setup_cell, statements = exported_statements(path)
+    where = f"{Path(path).name}, setup cell"
+    setup_statements = [(where, st) for st in ast.parse(setup_cell, where).body]
+    always = [i for i, (_, st) in enumerate(setup_statements) if isinstance(st, (ast.Import, ast.ImportFrom, ast.Expr))]
+    return needed(setup_statements + statements, names, always)
 
 
 def exported_statements(path):
@@ -117,11 +126,12 @@ def used(statement):
     return names
 
 
-def needed(statements, names):
-    """The statements that make `names`, in order: for each name, the last statement
-    that binds it, and, for each statement kept, the last earlier one that binds each
-    name it reads. Statements that bind nothing (a cell's displayed value) never run."""
-    keep = set()
+def needed(statements, names, always=()):
+    """The statements that make `names`, in order: the statements `always` (indices),
+    for each name the last statement that binds it, and, for each statement kept, the
+    last earlier one that binds each name it reads. Other statements that bind nothing
+    (a cell's displayed value) never run."""
+    keep = set(always)
 
     def require(name, before):
         for i in range(before - 1, -1, -1):
@@ -132,6 +142,9 @@ def needed(statements, names):
                         require(n, i)
                 return
 
+    for i in sorted(always):
+        for n in used(statements[i][1]):
+            require(n, i)
     for name in names:
         require(name, len(statements))
     return [statements[i] for i in sorted(keep)]
