@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT, cell_text, find_cell, read
+from test_exported import ENTRY_POINTS
+
+ENTRY_POINT_NOTEBOOKS = {notebook for notebook, _ in ENTRY_POINTS.values()}
 
 pytestmark = pytest.mark.long
 # The lecture notebooks this test can afford to run under nbval here (about 10 s):
@@ -53,7 +56,8 @@ def test_the_installed_package_is_the_wheels_with_its_data_and_notebooks(fresh):
     code = ("import json, lecture, lecture.exported as e\n"
             "r = e.regression('d', 'X')\n"
             "print(json.dumps({'lecture': lecture.__file__, 'csv': str(lecture.RIDGE_CSV),"
-            " 'd': repr(r.d), 'X': repr(r.X.shape)}))")
+            " 'd': repr(r.d), 'X': repr(r.X.shape),"
+            " 'notebooks': sorted(p.stem for p in lecture.NOTEBOOKS_DIR.glob('*.ipynb'))}))")
     result = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=work, timeout=120)
     assert result.returncode == 0, result.stderr
     got = json.loads(result.stdout.splitlines()[-1])
@@ -62,6 +66,8 @@ def test_the_installed_package_is_the_wheels_with_its_data_and_notebooks(fresh):
     stored = read(ROOT / "notebooks" / "05-regression.ipynb")
     assert got["d"] == cell_text(find_cell(stored, "d = read_ridge_csv()"))  # what the notebook prints
     assert got["X"] == cell_text(find_cell(stored, "X.shape"))
+    # The wheel carries each notebook an entry point of lecture.exported reads (pyproject.toml).
+    assert got["notebooks"] == sorted(ENTRY_POINT_NOTEBOOKS)
 
 
 def test_a_plain_kernel_elsewhere_runs_the_lecture_notebooks_and_prints_what_is_stored(fresh):
