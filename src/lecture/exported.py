@@ -49,10 +49,10 @@ def mlp(*names, notebooks=NOTEBOOKS_DIR):
 
 
 def minibatch(*names, notebooks=NOTEBOOKS_DIR):
-    """09-optax's mini-batch SGD on 05's regression (beyond the slides):
-    `minibatch_sgd`, called as minibatch_sgd(opt, key, batch=50, epochs=25), which returns the fitted b and the loss
-    on all rows after each epoch, shuffling with a key split from `key` for each epoch, and
-    `sgd_fit`, it jitted (the optimizer and the batch size static)."""
+    """09-optax's mini-batch SGD on 05's regression (beyond the slides): `minibatch_sgd`,
+    called as minibatch_sgd(opt, key, batch=50, epochs=25), which returns the fitted b
+    and the loss on all rows after each epoch, shuffling with a key split from `key` for
+    each epoch, and `sgd_fit`, it jitted (the optimizer and the batch size static)."""
     return _make("09-optax", MINIBATCH_NAMES, names, notebooks)
 
 
