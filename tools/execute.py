@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -83,6 +84,10 @@ def run_cells(nb, cwd, timeout, name, allow_errors=False):
     """Every cell of `nb` run in a fresh kernel of this environment started in `cwd` (in a
     thread: see Stop); nbclient's errors as they come; Interrupted after a signal."""
     km = AsyncKernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager())
+    # Unix sockets in a folder of its own, not TCP ports on 127.0.0.1: kernels started at
+    # once (the tests' workers) cannot be handed the same port.
+    sockets = tempfile.TemporaryDirectory(prefix="kernel-")
+    km.transport, km.ip = "ipc", str(Path(sockets.name) / "kernel")
     Stop.km = km
 
     def before_each_cell(**_):  # a signal that came while the kernel was starting
@@ -93,8 +98,7 @@ def run_cells(nb, cwd, timeout, name, allow_errors=False):
     client = NotebookClient(nb, km=km, timeout=timeout, record_timing=False, allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd)}}, on_cell_start=before_each_cell)
     try:
-        # The kernel's own stderr (IPKernelApp's notice about its local TCP transport) is
-        # not a cell's output, which comes over the kernel's channels.
+        # The kernel's own stderr is not a cell's output, which comes over its channels.
         _in_a_thread(client.execute, stderr=subprocess.DEVNULL)
     except Exception:
         if Stop.signal:
@@ -103,6 +107,7 @@ def run_cells(nb, cwd, timeout, name, allow_errors=False):
     finally:
         _shutdown(km)
         Stop.km = None
+        sockets.cleanup()
     return nb
 
 

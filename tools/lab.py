@@ -28,7 +28,11 @@ JUPYTER = ROOT / ".venv" / "bin" / "jupyter"
 
 
 def command(port=None, browser=True, root=ROOT):
-    cmd = [str(JUPYTER), "lab", "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={root}"]
+    # Kernels talk to the server over Unix sockets beside their connection files, not TCP
+    # ports on 127.0.0.1: no other local user or process can reach a kernel, and two
+    # kernels started at once cannot be handed the same port.
+    cmd = [str(JUPYTER), "lab", "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={root}",
+           "--KernelManager.transport=ipc"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     if port:
