@@ -41,9 +41,10 @@ def fresh(tmp_path_factory):
     purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                              capture_output=True, text=True, check=True).stdout.strip()
     (Path(purelib) / "borrowed-lock.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    uv = Path(sys.executable).parent / "uv"
-    subprocess.run([uv, "pip", "install", "--quiet", "--python", python, "--no-deps",
-                    *wheels.glob("*.whl")], check=True)
+    uv = Path(sys.executable).parent / "uv"  # in the lock; pip (its --python) where make setup fell back to it
+    install = [uv, "pip", "install", "--quiet", "--python", python] if uv.exists() else \
+        [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*install, "--no-deps", *wheels.glob("*.whl")], check=True)
     work = tmp / "elsewhere"  # a folder with the notebooks only: no src/, no ../data
     work.mkdir()
     for name in RUN:
