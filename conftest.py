@@ -53,9 +53,10 @@ def pytest_report_header(config):
 # workers on two cores (the Makefile's WORKERS), since the JupyterLab, browser, grading
 # and multi-process tests spend much of their time waiting on other processes: in a
 # set-up clone on the 2-core machine, one version took 253 s with three workers and
-# 209-250 s with four (five runs; the machine's speed varies 10-15% from run to run). A file's tests run together on one
-# worker (a notebook's cells share one kernel), except these long parametrized
-# tests: each parameter is a work unit of its own, so that the workers share them.
+# 209-250 s with four (five runs; the machine's speed varies 10-15% from run to run).
+# A file's tests run together on one worker (a notebook's cells share one kernel),
+# except these long parametrized tests: each parameter is a work unit of its own, so
+# that the workers share them.
 # (pytest-xdist's own `xdist_group` marks do not group under pytest 9.2:
 # pytest-xdist issue #1386.) The JupyterLab tests stay one unit, on one worker: each
 # worker that ran one would start its own JupyterLab server and load JupyterLab in its

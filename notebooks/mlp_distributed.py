@@ -34,7 +34,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import jax  # importing starts no backend: the settings in train() still come first
 import numpy as np

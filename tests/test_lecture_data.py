@@ -8,7 +8,6 @@ is given that file's path, so data/ridge.csv itself is never touched.
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import nbformat

@@ -9,7 +9,7 @@ import pytest
 import catalog
 from lecture import KERNEL_NAME, error_line
 
-from helpers import MACHINE_ONLY, NOTEBOOKS, ROOT, cell_text, code_cells, headings, output_text, read, tags
+from helpers import MACHINE_ONLY, NOTEBOOKS, ROOT, code_cells, headings, output_text, read, tags
 
 IDS = [p.name for p in NOTEBOOKS]
 BEYOND = [n.path for n in catalog.beyond()]  # each notebook's role: its front matter (tools/catalog.py)

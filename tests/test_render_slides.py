@@ -1,8 +1,5 @@
 """The fallback renderer's errors: one line that says what to do, never a traceback."""
 
-import subprocess
-import sys
-
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output

@@ -3,8 +3,9 @@
 A notebook's role is written once, in its front matter: a subtitle that begins
 "Beyond the slides" marks a deck that goes past the lecture; every other numbered
 notebook is one of the lecture's own. An exercise is a notebook in exercises/solutions/
-named after the lecture notebook it practises (tools/exercises.py's exercise_names). The deck index, the tests (which checks
-apply, what JupyterLab runs) and "What next?"'s links are all derived from these.
+named after the lecture notebook it practises (tools/exercises.py's exercise_names).
+The deck index, the tests (which checks apply, what JupyterLab runs) and "What next?"'s
+links are all derived from these.
 """
 
 from dataclasses import dataclass
@@ -33,13 +34,16 @@ class Notebook:
         return self.subtitle.startswith(BEYOND)
 
 
+def notebook(path):
+    """One notebook, with its front matter's title and subtitle."""
+    path = Path(path)
+    front = front_matter(read_notebook(path))
+    return Notebook(path, str(front.get("title", path.stem)), str(front.get("subtitle", "")))
+
+
 def notebooks(folder=NOTEBOOKS):
-    """Every numbered notebook, in lecture order, with its front matter's title and subtitle."""
-    found = []
-    for path in sorted(Path(folder).glob("[0-9]*.ipynb")):
-        front = front_matter(read_notebook(path))
-        found.append(Notebook(path, str(front.get("title", path.stem)), str(front.get("subtitle", ""))))
-    return found
+    """Every numbered notebook, in lecture order."""
+    return [notebook(path) for path in sorted(Path(folder).glob("[0-9]*.ipynb"))]
 
 
 def lecture(folder=NOTEBOOKS):

@@ -8,25 +8,22 @@ it after Quarto or the pandoc fallback made the decks, `make pdf` after the PDFs
 
 import html
 import sys
-from pathlib import Path
 
-from lecture.tooling import write_text_atomically
-# A notebook that cannot be read stops the index as it stops the decks, in one line.
 import catalog
 from catalog import BEYOND
+from exercises import exercise_names  # their names; `make exercises` builds exercises/student/
+from lecture.tooling import write_text_atomically
+# A notebook that cannot be read stops the index as it stops the decks, in one line.
 from render_slides import RenderError as DeckIndexError
 
 ROOT = catalog.ROOT
 SLIDES = ROOT / "slides"
-EXERCISES = ROOT / "exercises" / "solutions"  # their names; `make exercises` builds exercises/student/
 
 
 def decks(notebooks=None):
     """One entry per notebook, in lecture order (catalog.Notebook: stem, title, subtitle,
     and whether it goes beyond the lecture)."""
-    if notebooks is None:
-        return catalog.notebooks()
-    return [n for path in notebooks for n in catalog.notebooks(Path(path).parent) if n.path == Path(path)]
+    return catalog.notebooks() if notebooks is None else [catalog.notebook(path) for path in notebooks]
 
 
 def _deck_item(deck):
@@ -99,8 +96,7 @@ def page(entries, exercises):
 def write_index(notebooks=None):
     """Write slides/index.html whole or not at all; return its path."""
     target = SLIDES / "index.html"
-    exercises = sorted(p.stem for p in EXERCISES.glob("[0-9]*.ipynb"))
-    write_text_atomically(target, page(decks(notebooks), exercises))
+    write_text_atomically(target, page(decks(notebooks), exercise_names()))
     return target
 
 

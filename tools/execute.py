@@ -32,7 +32,7 @@ from nbclient.util import run_sync
 from jupyter_client import AsyncKernelManager
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
-from lecture.tooling import write_text_atomically
+from lecture.tooling import on_unix_sockets, write_text_atomically
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -84,10 +84,8 @@ def run_cells(nb, cwd, timeout, name, allow_errors=False):
     """Every cell of `nb` run in a fresh kernel of this environment started in `cwd` (in a
     thread: see Stop); nbclient's errors as they come; Interrupted after a signal."""
     km = AsyncKernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager())
-    # Unix sockets in a folder of its own, not TCP ports on 127.0.0.1: kernels started at
-    # once (the tests' workers) cannot be handed the same port.
-    sockets = tempfile.TemporaryDirectory(prefix="kernel-")
-    km.transport, km.ip = "ipc", str(Path(sockets.name) / "kernel")
+    sockets = tempfile.TemporaryDirectory(prefix="kernel-")  # its Unix sockets, a folder of their own
+    on_unix_sockets(km, sockets.name)
     Stop.km = km
 
     def before_each_cell(**_):  # a signal that came while the kernel was starting

@@ -41,7 +41,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from lecture.tooling import write_text_atomically
+from lecture.tooling import on_unix_sockets, write_text_atomically
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = ROOT / "exercises"
@@ -101,14 +101,8 @@ def _grade_here(autograder, submission, cell_timeout):
     class TimedExecutePreprocessor(nbconvert.preprocessors.ExecutePreprocessor):
         timeout = Integer(cell_timeout, allow_none=True).tag(config=True)
 
-        def create_kernel_manager(self):
-            # The kernel talks over Unix sockets in the submission's own folder, not TCP
-            # ports on 127.0.0.1: no other process can reach it, and two gradings started
-            # at once cannot be handed the same port (a kernel then reads the other's
-            # messages: "Invalid Signature").
-            km = super().create_kernel_manager()
-            km.transport, km.ip = "ipc", str(Path(submission).parent / "kernel")
-            return km
+        def create_kernel_manager(self):  # its sockets in the submission's own folder
+            return on_unix_sockets(super().create_kernel_manager(), Path(submission).parent)
 
     # otter builds its ExecutePreprocessor from a Config of its own, without a time-out
     # (otter-grader 7.0.0): it looks the class up in nbconvert.preprocessors at each run.

@@ -16,7 +16,6 @@ import warnings
 from pathlib import Path
 
 
-
 def _project_folder(name):
     """A folder of the project: in a checkout (an editable install) the repository's own,
     in an installed wheel the copy inside this package (pyproject.toml's force-include)."""

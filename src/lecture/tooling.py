@@ -1,5 +1,5 @@
 """Helpers of the project's scripts and tests, not of the lecture: a file written whole
-or not at all, and a free port on this machine.
+or not at all, a free port on this machine, and kernels on Unix sockets.
 
 A file is written to a temporary file beside it (`.NAME.XXXX.part`, which no glob of the
 project's matches and git ignores), which is then renamed over it. A reader never sees
@@ -44,6 +44,15 @@ def replacing(path):
 def write_text_atomically(path, text, newline=None):
     with replacing(path) as tmp, open(tmp, "w", newline=newline) as f:
         f.write(text)
+
+
+def on_unix_sockets(km, folder):
+    """`km` (a Jupyter kernel manager, before its kernel starts) with its kernel talking
+    over Unix sockets in `folder`, not TCP ports on 127.0.0.1: no other local process can
+    reach the kernel, and kernels started at once cannot be handed the same port (one
+    then reads the other's messages: "Invalid Signature")."""
+    km.transport, km.ip = "ipc", str(Path(folder) / "kernel")
+    return km
 
 
 def free_port():
