@@ -1,5 +1,7 @@
 """The fallback renderer's errors: one line that says what to do, never a traceback."""
 
+import re
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
@@ -35,3 +37,30 @@ def test_a_file_that_is_not_a_notebook_is_named_in_one_line(tmp_path, text):
 def test_it_reads_a_notebook_as_nbformat_does():
     path = ROOT / "notebooks" / "05-regression.ipynb"
     assert render_slides.read_notebook(path) == nbformat.read(path, as_version=4)
+
+
+def test_the_decks_embed_each_font_once_as_woff():
+    """reveal.js's theme names each font as EOT, WOFF and TTF; the decks embed the WOFF
+    alone (render_slides.woff_only), each font face once."""
+    for deck in sorted((ROOT / "slides").glob("[0-9]*.html")):
+        text = deck.read_text()
+        assert "data:application/vnd.ms-fontobject" not in text and "data:font/ttf" not in text, deck.name
+        faces = re.findall(r"@font-face\s*\{[^}]*\}", text)
+        assert faces, f"{deck.name} embeds no font"
+        assert all(len(re.findall(r"url\(data:font/woff;base64,", face)) == 1 for face in faces), deck.name
+
+
+def test_a_font_rule_keeps_its_woff_only_and_one_without_a_woff_stays():
+    rule = """@font-face {
+    font-family: 'Source Sans Pro';
+    src: url('./a.eot');
+    src: url('./a.eot?#iefix') format('embedded-opentype'),
+         url('./a.woff') format('woff'),
+         url('./a.ttf') format('truetype');
+    font-weight: normal;
+}"""
+    kept = render_slides.woff_only(rule + "\n.x { color: red }")
+    assert kept.count("src:") == 1 and "url('./a.woff') format('woff')" in kept
+    assert ".eot" not in kept and ".ttf" not in kept and "font-weight: normal;" in kept and ".x { color: red }" in kept
+    no_woff = "@font-face { font-family: 'X'; src: url('./x.ttf') format('truetype'); }"
+    assert render_slides.woff_only(no_woff) == no_woff
