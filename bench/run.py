@@ -184,10 +184,9 @@ def run(tiny=False, notebooks=NOTEBOOKS):
     from lecture import exported
 
     # The lecture's own code, run from its notebooks' cells tagged `export` (each
-    # runs the notebook's setup first: legacy PRNG, highest matmul precision).
+    # runs the notebook's setup first: legacy PRNG, highest matmul precision), each
+    # notebook's just before its section (an error in one stops the run there).
     selu = exported.selu("SELU_np", "SELU_jnp", notebooks=notebooks)
-    reg = exported.regression("b", "reg_loss", "fit_simple", "fit_scan_jit", notebooks=notebooks)
-    mlp = exported.mlp("model", "params", "x", "y", notebooks=notebooks)
     import jax.numpy as jnp
 
     backend = jax.default_backend()
@@ -219,6 +218,7 @@ def run(tiny=False, notebooks=NOTEBOOKS):
     bench("selu_jax_jit", lambda: selu_jit(xj).block_until_ready(), f"SELU on {n_selu:g} values, JAX jit")
 
     # The regression example: fit_simple eager and jitted, and the scan fit.
+    reg = exported.regression("b", "reg_loss", "fit_simple", "fit_scan_jit", notebooks=notebooks)
     b, loss = reg.b, reg.reg_loss
     fit_jit = jax.jit(reg.fit_simple, static_argnames=["loss", "λ", "n", "X", "y", "model"])  # as on the slide
     progress(f"compiling fit_simple unrolled over {n_fit} steps ...")
@@ -235,6 +235,7 @@ def run(tiny=False, notebooks=NOTEBOOKS):
 
     # The MLP's steps: the lecture's Python loop over its jitted step, the same
     # steps as one lax.scan program, and that program data-parallel over 8 devices.
+    mlp = exported.mlp("model", "params", "x", "y", notebooks=notebooks)
     m = mlp.model()
     bench("mlp_fit", lambda: jax.block_until_ready(m.fit(mlp.params, mlp.x, mlp.y, n=n_mlp)),
           f"MLP, {n_mlp} steps, the lecture's loop")
