@@ -1,7 +1,8 @@
 """`make lab`'s JupyterLab, started as `make lab` starts it (tools/lab.py): as root
 here, on 127.0.0.1, behind a token, with the project's kernel, the Quarto extension
-and the project's offline settings; then every lecture notebook and every exercise
-run from its Run menu in headless Chromium, as a student would. The server serves a
+and the project's offline settings; then, in headless Chromium as a student would,
+two lecture notebooks and the first exercise run from the Run menu, and every other
+notebook and exercise opened and checked as stored (see RUN below). The server serves a
 copy of the project's notebooks (JupyterLab autosaves), is stopped afterwards
 whatever happens, and a server that does not come up fails with a plain message."""
 
@@ -27,12 +28,12 @@ from lecture import KERNEL_DISPLAY, KERNEL_NAME
 from lecture.tooling import free_port
 
 LECTURE = [n.path for n in catalog.lecture()]  # the lecture's own notebooks (their front matter says)
-# Run from the Run menu: every lecture notebook but these four, which nbval runs anyway:
-# 03, 05 and 06, whose cells are nearly half of the suite's CPU time (the timing cells'
-# workloads, the unrolled jit(fit_simple) compile, the MLP's 1000 steps), and 02, whose
-# few cells show nothing that 01 and 04 do not (text, arrays, an error); they are opened
-# and checked as stored instead.
-OPENED_NOT_RUN = {"02-prng", "03-performance-jit", "05-regression", "06-pytrees-mlp"}
+# Run from the Run menu: 04 (text, arrays, figures, an error: all a cell can show here)
+# and 07. The other lecture notebooks, which nbval runs anyway, are opened and checked
+# as stored instead: 03, 05 and 06, whose cells are nearly half of the suite's CPU time
+# (the timing cells' workloads, the unrolled jit(fit_simple) compile, the MLP's 1000
+# steps), and 01 and 02, whose cells show nothing that 04's do not.
+OPENED_NOT_RUN = {"01-jax-numpy", "02-prng", "03-performance-jit", "05-regression", "06-pytrees-mlp"}
 RUN = [p for p in LECTURE if p.stem not in OPENED_NOT_RUN]
 OPENED = [p for p in NOTEBOOKS if p.stem in OPENED_NOT_RUN or p not in LECTURE]
 SCREENSHOTS = ROOT / "tests" / "screenshots"
