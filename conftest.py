@@ -6,6 +6,7 @@ browser. (nbval's sanitizers are in tests/sanitize.cfg, passed with
 import fcntl
 import os
 import re
+import shutil
 from importlib import metadata
 from pathlib import Path
 
@@ -121,6 +122,20 @@ def built_exercises(tmp_path_factory):
             exercises.build(out=out)
             (out / ".built").touch()
     return out
+
+
+REVEAL = ROOT / "slides" / "node_modules" / "reveal.js" / "dist" / "reveal.js"
+NO_DECKS = ("no decks: rendering them needs Quarto, or Node.js and npm for reveal.js "
+            "(apt-get install nodejs npm; brew install node), then `make slides`")
+
+
+def pytest_runtest_setup(item):
+    """Tests marked `decks` need rendered decks: without Quarto or reveal.js (Node.js) there
+    are none, and they skip saying so, except in CI (`CI` set), where they fail."""
+    if item.get_closest_marker("decks") and not (shutil.which("quarto") or REVEAL.is_file()):
+        if os.environ.get("CI"):
+            pytest.fail(NO_DECKS)
+        pytest.skip(NO_DECKS)
 
 
 @pytest.fixture(scope="session")  # one Chromium per worker, whatever order its tests come in

@@ -40,6 +40,7 @@ def test_a_file_that_is_not_a_notebook_is_named_in_one_line(tmp_path):
         deck_index.decks([path])
 
 
+@pytest.mark.decks
 def test_every_link_on_the_front_page_that_make_slides_wrote_leads_somewhere():
     index = SLIDES / "index.html"
     assert index.is_file(), "slides/index.html is missing: run `make slides`"

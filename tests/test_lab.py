@@ -1,4 +1,4 @@
-"""`make lab`'s JupyterLab, started as `make lab` starts it (tools/lab.py): as root
+"""`make lab`'s JupyterLab, started as `make lab` starts it (lecture.lab): as root
 here, on 127.0.0.1, behind a token, with the project's kernel, the Quarto extension
 and the project's offline settings; then, in headless Chromium as a student would,
 two lecture notebooks and the first exercise run from the Run menu, and every other
@@ -59,7 +59,7 @@ def lab(tmp_path_factory, built_exercises):
     # the server on its next write, so every later request hangs.
     log_path = tmp_path_factory.mktemp("lab-log") / "jupyterlab.log"
     log = log_path.open("w")
-    server = subprocess.Popen([sys.executable, ROOT / "tools" / "lab.py", "--port", str(port), "--no-browser",
+    server = subprocess.Popen([sys.executable, "-m", "lecture.lab", "--port", str(port), "--no-browser",
                                "--root", work],
                               env=os.environ | {"JUPYTER_TOKEN": token}, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
@@ -121,7 +121,7 @@ def test_the_quarto_extension_and_the_offline_settings_are_in_place(lab):
 
 
 def test_an_empty_token_is_refused():
-    result = subprocess.run([sys.executable, ROOT / "tools" / "lab.py", "--no-browser"],
+    result = subprocess.run([sys.executable, "-m", "lecture.lab", "--no-browser"],
                             env=os.environ | {"JUPYTER_TOKEN": ""}, capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and "JUPYTER_TOKEN is empty" in result.stderr
 
@@ -315,7 +315,7 @@ def test_make_lab_refuses_a_configuration_that_switches_the_token_off(tmp_path, 
     folder.mkdir(exist_ok=True)
     (folder / name).write_text(text)
     env[where] = str(tmp_path)
-    result = subprocess.run([sys.executable, ROOT / "tools" / "lab.py", "--no-browser", "--port", str(free_port())],
+    result = subprocess.run([sys.executable, "-m", "lecture.lab", "--no-browser", "--port", str(free_port())],
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr
     message = result.stderr.strip()

@@ -148,19 +148,3 @@ def test_figures_are_stored_as_png(path):
             assert any("image/png" in o.get("data", {}) for o in cell.outputs), cell.source
         for o in cell.outputs:
             assert "image/svg+xml" not in o.get("data", {})
-
-
-def test_lock_pins_every_package_with_hashes():
-    """requirements.txt as pip-compile writes it: each package pinned with ==, the
-    hashes of its distributions on the lines below, and why it is there (`# via`)."""
-    text = (ROOT / "requirements.txt").read_text()
-    blocks = re.findall(r"^(\S[^\n]*)\n((?:[ \t]+[^\n]*\n?)*)", text, re.M)
-    pins = [(line, rest) for line, rest in blocks if not line.startswith("#")]
-    assert pins and all(re.match(r"^[a-z0-9_.-]+==[^\s\\]+ \\$", line) for line, _ in pins), \
-        "every package pinned with ==, by `make lock`"
-    assert all("--hash=sha256:" in rest and "# via" in rest for _, rest in pins), \
-        "every pin carries its hashes and the reason it is there"
-    names = {line.split("==")[0] for line, _ in pins}
-    assert {"jax", "jaxlib", "numpy", "pandas", "matplotlib", "scikit-learn", "nbval",
-            "optax", "flax", "equinox", "blackjax"} <= names
-    assert "quarto-cli" not in names

@@ -40,6 +40,7 @@ def test_it_reads_a_notebook_as_nbformat_does():
     assert render_slides.read_notebook(path) == nbformat.read(path, as_version=4)
 
 
+@pytest.mark.decks
 def test_a_deck_embeds_each_font_once_as_woff(tmp_path, monkeypatch):
     """reveal.js's theme names each font as EOT, WOFF and TTF; the fallback's decks embed
     the WOFF alone (render_slides.woff_only), each font face once. (A deck rendered here:

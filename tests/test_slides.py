@@ -19,6 +19,7 @@ import pytest
 from helpers import MACHINE_ONLY, NOTEBOOKS, ROOT, headings, read
 from render_slides import revealjs_options
 
+pytestmark = pytest.mark.decks  # every test here reads the rendered decks
 SLIDES = ROOT / "slides"
 SHOTS = ROOT / "tests" / "screenshots"
 MACHINERY = ["#|", "nbval", "raises-exception", "from lecture import", "setup()", "NBVAL"]

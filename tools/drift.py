@@ -1,19 +1,23 @@
 """`make drift JAX=<version>`: what another JAX release prints, cell by cell, against the
 stored outputs.
 
-    python tools/drift.py --jax 0.10.2                     scratch environment .drift/jax-0.10.2/
+    python tools/drift.py --jax 0.10.2                     scratch environment .drift/jax-0.10.2-py3.13/
+    python tools/drift.py --jax 0.12.0.1 --base-python python3.12   the lock's JAX on another Python
     python tools/drift.py --python PATH [NOTEBOOK ...]     an environment that exists already
 
 With `--jax`, a scratch virtual environment is built (once; it is kept in `.drift/`, which
-git ignores and `make clean` removes) on the Python that `make setup` uses: the lock with
-jax and jaxlib at that version where the rest of the lock resolves with it, else
-`requirements.in` with jax at that version and the newest of the rest that resolves.
+git ignores and `make clean` removes) on the Python that `make setup` uses, or
+`--base-python` (`make drift PYTHON=...`): the lock (requirements.txt, its markers
+evaluated for that Python) with jax and jaxlib at that version where the rest of the lock
+resolves with it, else pyproject.toml's requirements with jax at that version and the
+newest of the rest that resolves. The stored outputs come from one Python (each
+notebook's metadata names it); a run on another names that Python in its report's name.
 Every notebook (or those named, by stem) is copied with `data/` into a temporary
 folder and run top to bottom there, in a kernel of that environment, as nbval runs it
 (every cell, errors and all). The executed copies are compared with the stored
 notebooks as nbval compares them (the same output fields, tests/sanitize.cfg's
 sanitizers, the nbval-ignore-output, nbval-skip and raises-exception tags), and the
-report (`docs/drift/jax-<stored>-to-<version>.md`, or `--out`) lists per notebook each cell whose
+report (`docs/drift/jax-<stored>-to-<version>.md`, `...-py3.12.md` on another Python, or `--out`) lists per notebook each cell whose
 output differs, the stored and the new output side by side, and a summary line: cells
 changed, cells failing, warnings new. The committed notebooks are only read.
 """
@@ -38,7 +42,7 @@ from lecture.tooling import write_text_atomically
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 LOCK = ROOT / "requirements.txt"
-REQUIREMENTS_IN = ROOT / "requirements.in"
+PYPROJECT = ROOT / "pyproject.toml"
 SCRATCH = ROOT / ".drift"
 SANITIZE_CFG = ROOT / "tests" / "sanitize.cfg"
 # The output fields nbval leaves out of its comparison (nbval.plugin.IPyNbFile, without --nbdime).
@@ -49,19 +53,31 @@ NBVAL_SKIP = {"metadata", "traceback", "prompt_number", "output_type", "name", "
 # -- the scratch environment ----------------------------------------------------------------
 
 def _pinned(version):
-    """The lock's pins without hashes, jax and jaxlib at `version`."""
-    return [f"{name}=={version if name in ('jax', 'jaxlib') else pinned}" for name, pinned in lock_versions().items()]
+    """The lock's pins with their environment markers, without hashes, jax and jaxlib at `version`."""
+    reqs = []
+    for line in LOCK.read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)(\s*;[^\\]*)?", line)
+        if m:
+            name = m.group(1).lower()
+            reqs.append(f"{name}=={version if name in ('jax', 'jaxlib') else m.group(2)}{m.group(3) or ''}".rstrip())
+    return reqs
 
 
 def _unpinned(version):
-    """requirements.in with jax and jaxlib at `version`, the rest as it asks."""
+    """pyproject.toml's requirements (the package's, its extras', its dependency groups'), jax
+    and jaxlib at `version`, the rest as they ask."""
+    import tomllib
+
+    project = tomllib.loads(PYPROJECT.read_text())
+    listed = list(project["project"]["dependencies"])
+    for extra in project["project"].get("optional-dependencies", {}).values():
+        listed += extra
+    for group in project.get("dependency-groups", {}).values():
+        listed += [r for r in group if isinstance(r, str) and not r.startswith(project["project"]["name"])]
     reqs = []
-    for line in REQUIREMENTS_IN.read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if not line:
-            continue
+    for line in listed:
         name = re.match(r"[A-Za-z0-9_.-]+", line).group(0).lower()
-        reqs.append(f"{line.split('==')[0]}=={version}" if name in ("jax", "jaxlib") else line)
+        reqs.append(f"{name}=={version}" if name in ("jax", "jaxlib") else line)
     return reqs
 
 
@@ -74,7 +90,8 @@ def build_env(version, base_python=None):
     """The scratch environment for JAX `version`: its Python, and how its set was chosen."""
     import find_python
 
-    env = SCRATCH / f"jax-{version}"
+    base = find_python.chosen(base_python)
+    env = SCRATCH / f"jax-{version}-py{'.'.join(map(str, find_python.version_of(base)))}"
     python = env / "bin" / "python"
     done = env / ".drift-env.json"
     uv = _uv()
@@ -83,12 +100,11 @@ def build_env(version, base_python=None):
     if done.exists() and python.exists():
         install_project(uv, python)
         return python, json.loads(done.read_text())["how"]
-    base = find_python.chosen(base_python)
     shutil.rmtree(env, ignore_errors=True)
     print(f"building {env.relative_to(ROOT)} on {base}", flush=True)
     subprocess.run([str(base), "-m", "venv", str(env)], check=True)
     attempts = [("the lock, with jax and jaxlib " + version, _pinned(version)),
-                ("requirements.in with jax and jaxlib " + version + " (the lock did not resolve with it)",
+                ("pyproject.toml with jax and jaxlib " + version + " (the lock did not resolve with it)",
                  _unpinned(version))]
     for how, reqs in attempts:
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
@@ -123,11 +139,12 @@ def installed_versions(python):
 
 
 def lock_versions():
+    """{package: the versions the lock pins for it} (two where Pythons differ: sphinx)."""
     pins = {}
     for line in LOCK.read_text().splitlines():
         m = re.match(r"^([A-Za-z0-9_.-]+)==([^\s\\;#]+)", line)
         if m:
-            pins[m.group(1).lower().replace("_", "-")] = m.group(2)
+            pins.setdefault(m.group(1).lower().replace("_", "-"), set()).add(m.group(2))
     return pins
 
 
@@ -346,6 +363,13 @@ def report(results, title, environment, stored_jax):
     return "\n".join(lines).rstrip() + "\n"
 
 
+def stored_python_version(notebooks_dir, stems):
+    """The Python the stored outputs came from, as the notebooks' metadata names it."""
+    versions = {json.loads((notebooks_dir / f"{s}.ipynb").read_text())["metadata"].get("language_info", {})
+                .get("version", "?") for s in stems}
+    return ", ".join(sorted(versions))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Run the notebooks with another JAX; report what changes.")
     parser.add_argument("notebooks", nargs="*", help="notebook stems or paths (default: every notebook)")
@@ -384,8 +408,9 @@ def main(argv=None):
     locked = lock_versions()
     py = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
                         capture_output=True, text=True, check=True).stdout.strip()
-    differ = [f"{name} {versions.get(name, 'absent')} (lock {v})" for name, v in sorted(locked.items())
-              if name not in ("jax", "jaxlib") and versions.get(name) != v]
+    differ = [f"{name} {versions.get(name, 'absent')} (lock {' or '.join(sorted(v))})"
+              for name, v in sorted(locked.items())
+              if name not in ("jax", "jaxlib") and versions.get(name) not in v and name in versions]
     environment = (f"JAX {jax_version}; jaxlib {versions.get('jaxlib', '?')}, Python {py}, from {how}. "
                    + ("Other packages that differ from the lock: " + ", ".join(differ) + "."
                       if differ else "Every other package as locked."))
@@ -400,11 +425,15 @@ def main(argv=None):
             found, compared = compare(stored, new, patterns)
             results.append((stem, found, compared, new["metadata"].get("drift", {}).get("status", "done")))
 
-    title = f"Drift: JAX {jax_version} against the stored outputs"
+    stored_python = stored_python_version(notebooks_dir, stems)
+    other_python = ".".join(py.split(".")[:2]) != ".".join(stored_python.split(".")[:2])
+    title = f"Drift: JAX {jax_version} against the stored outputs" + (
+        f", on Python {py} (stored: Python {stored_python})" if other_python else "")
 
-    stored_jax = args.stored_jax or locked.get("jax", "?")
+    stored_jax = args.stored_jax or min(locked.get("jax", {"?"}))
     text = report(results, title, environment, stored_jax)
-    out_path = args.out or ROOT / "docs" / "drift" / f"jax-{stored_jax}-to-{jax_version}.md"
+    suffix = f"-py{'.'.join(py.split('.')[:2])}" if other_python else ""
+    out_path = args.out or ROOT / "docs" / "drift" / f"jax-{stored_jax}-to-{jax_version}{suffix}.md"
     out_path.resolve().parent.mkdir(parents=True, exist_ok=True)
     write_text_atomically(out_path.resolve(), text)
     shown_path = out_path.resolve().relative_to(ROOT) if out_path.resolve().is_relative_to(ROOT) else out_path

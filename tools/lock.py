@@ -1,44 +1,59 @@
-"""`make lock`: compile requirements.txt from requirements.in with pip-tools.
+"""`make lock`: uv.lock from pyproject.toml, for every laptop the course supports, and
+requirements.txt, the same lock exported for pip.
 
-pip-compile resolves every package, transitive ones too, records why each pin is
-there (`# via`) and the hashes of its distributions; `make setup` installs with
-those hashes checked. Pins already in requirements.txt are kept where they still
-fit, so adding a package does not move the others (`make lock UPGRADE=1` moves
-everything to the newest versions). pip-tools runs in a throw-away virtual
-environment of the Python that `make setup` builds on (tools/find_python.py, or
-`--python`), so it is not part of the lock and the lock's markers are that Python's. Review the diff, then
+`uv lock` resolves once for every platform and Python that pyproject.toml's [tool.uv]
+names (Linux x86_64 and aarch64, macOS on Apple silicon, Windows x86_64; Python 3.12 to
+3.14), records the hashes of every file, and fails if one of those platforms would lack
+a wheel (`required-environments`). Pins already in uv.lock are kept where they still fit,
+so adding a package does not move the others (`make lock UPGRADE=1` moves everything to
+the newest versions). `uv export` then writes requirements.txt with environment markers
+and hashes (`pip install -r requirements.txt` installs the same versions). uv is the
+lock's own (.venv's, after `make setup`), else the one on PATH. Review the diff, then
 `make setup`, `make execute` and `make test`: a new JAX can change stored outputs.
+
+    python3 tools/lock.py [--upgrade]
 """
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-import find_python
-
 ROOT = Path(__file__).resolve().parent.parent
-PIP_TOOLS = "pip-tools==7.6.2"
+EXPORT = ["export", "--frozen", "--quiet", "--no-header", "--format", "requirements-txt", "--all-groups",
+          "--all-extras", "--no-emit-project"]
+HEADER = ("# uv.lock exported for pip by `make lock` (tools/lock.py): every package for every supported\n"
+          "# platform and Python, with its hashes. `pip install -r requirements.txt`, then `pip install .`\n")
+
+
+def find_uv():
+    """The environment's uv (the lock's version), else one on PATH; None when there is none."""
+    for uv in (ROOT / ".venv" / "bin" / "uv", ROOT / ".venv" / "Scripts" / "uv.exe"):
+        if uv.exists():
+            return uv
+    found = shutil.which("uv")
+    return Path(found) if found else None
+
+
+def exported(uv):
+    """uv.lock as a requirements file for pip: the text of requirements.txt."""
+    out = subprocess.run([str(uv), *EXPORT], check=True, cwd=ROOT, capture_output=True, text=True)
+    return HEADER + out.stdout
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Compile requirements.txt from requirements.in.")
-    parser.add_argument("--python", help="the interpreter to resolve for (default: the one make setup finds)")
-    base = find_python.chosen(parser.parse_args(argv).python)
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([str(base), "-m", "venv", tmp], check=True)
-        python = Path(tmp) / "bin" / "python"
-        subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip", PIP_TOOLS], check=True)
-        # The index and find-links of this machine's pip configuration stay out of the lock.
-        cmd = [python, "-m", "piptools", "compile", "--quiet", "--generate-hashes", "--allow-unsafe",
-               "--no-emit-index-url", "--no-emit-find-links",
-               "--strip-extras", "--output-file", "requirements.txt", "requirements.in"]
-        if os.environ.get("UPGRADE"):
-            cmd.append("--upgrade")
-        subprocess.run(cmd, check=True, cwd=ROOT)
-    print("wrote requirements.txt; review `git diff requirements.txt`")
+    parser = argparse.ArgumentParser(description="uv.lock from pyproject.toml, and requirements.txt from uv.lock.")
+    parser.add_argument("--upgrade", action="store_true", default=bool(os.environ.get("UPGRADE")),
+                        help="move every pin to the newest version that fits (default: keep them)")
+    args = parser.parse_args(argv)
+    uv = find_uv()
+    if uv is None:
+        sys.exit("make lock: needs uv: run `make setup` (the lock installs it), or install uv")
+    subprocess.run([str(uv), "lock", *(["--upgrade"] if args.upgrade else [])], check=True, cwd=ROOT)
+    (ROOT / "requirements.txt").write_text(exported(uv))
+    print("wrote uv.lock and requirements.txt; review `git diff uv.lock requirements.txt`")
 
 
 if __name__ == "__main__":

@@ -9,31 +9,41 @@ that switches the token off (`token = ""`, in any folder Jupyter reads: $JUPYTER
 ~/.jupyter, the environment's, the system's) makes it refuse to start, naming the file. The project's JupyterLab
 settings (no news, no update checks, no extension manager, and no math plugin of
 jupyterlab-quarto's, which loads MathJax from a CDN: this is offline) are installed into
-.venv by `make setup`, not into anyone's home folder, and so is the server setting
-that gives new notebooks the project's kernel. The project's style sheet,
+the environment with the package (hatch_build.py), not into anyone's home folder, and so
+is the server setting that gives new notebooks the project's kernel. The project's style sheet,
 tools/jupyterlab/lesson.css (installed as a small JupyterLab extension), hides what is there for
 the slides only (the cells that hold nothing but Quarto's `:::` fences, the labels of
 fenced divs) and shows a "Beyond the slides" badge where the slides do.
 
-    python tools/lab.py [--port N] [--no-browser] [--root DIR]
+    make lab                        (builds the exercises first)
+    uv run lecture-lab              (the package's entry point; builds the exercises if missing)
+    python -m lecture.lab [--port N] [--no-browser] [--root DIR]
 """
 
 import argparse
+import importlib.util
 import os
+import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-JUPYTER = ROOT / ".venv" / "bin" / "jupyter"
+CHECKOUT = Path(__file__).resolve().parent.parent.parent  # in an editable install, the project
 
 
-def command(port=None, browser=True, root=ROOT):
-    # Kernels talk to the server over Unix sockets beside their connection files, not TCP
-    # ports on 127.0.0.1: no other local user or process can reach a kernel, and two
-    # kernels started at once cannot be handed the same port.
-    cmd = [str(JUPYTER), "lab", "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={root}",
-           "--KernelManager.transport=ipc"]
-    if os.geteuid() == 0:
+def project_root():
+    """The folder JupyterLab serves by default: the project, in a checkout; else the current one."""
+    return CHECKOUT if (CHECKOUT / "notebooks").is_dir() and (CHECKOUT / "pyproject.toml").is_file() else Path.cwd()
+
+
+def command(port=None, browser=True, root=None):
+    cmd = [sys.executable, "-m", "jupyterlab", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.root_dir={root or project_root()}"]
+    if os.name != "nt":
+        # Kernels talk to the server over Unix sockets beside their connection files, not
+        # TCP ports on 127.0.0.1: no other local user or process can reach a kernel, and
+        # two kernels started at once cannot be handed the same port.
+        cmd.append("--KernelManager.transport=ipc")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     if port:
         cmd += [f"--ServerApp.port={port}", "--ServerApp.port_retries=0"]
@@ -78,18 +88,31 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, help="the port on 127.0.0.1 (default: Jupyter's, 8888 or the next free)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    parser.add_argument("--root", type=Path, default=ROOT, help="the folder it serves (default: the project)")
+    parser.add_argument("--root", type=Path, default=None, help="the folder it serves (default: the project)")
     args = parser.parse_args(argv)
     if os.environ.get("JUPYTER_TOKEN", None) == "":
         sys.exit("make lab: JUPYTER_TOKEN is empty; unset it (Jupyter makes a random token) or set one")
-    if not JUPYTER.exists():
-        sys.exit("make lab: JupyterLab is not installed here: run `make setup`")
+    if importlib.util.find_spec("jupyterlab") is None:
+        sys.exit(f"make lab: JupyterLab is not installed in {sys.prefix}: run `make setup` (or `uv sync`)")
     off = token_switched_off()
     if off:
         sys.exit(f"make lab: refusing to start: {off} switches the token off, and anyone on this machine "
                  "could then run code in your kernels; remove that setting (make lab always uses a token)")
-    cmd = command(args.port, browser=not args.no_browser, root=args.root.resolve())
+    root = args.root.resolve() if args.root else project_root()
+    build_exercises(root)
+    cmd = command(args.port, browser=not args.no_browser, root=root)
+    if os.name == "nt":  # no exec there: JupyterLab as a child, its exit status ours
+        sys.exit(subprocess.call(cmd))
     os.execv(cmd[0], cmd)
+
+
+def build_exercises(root):
+    """The exercises' student versions, where a checkout has their sources but not yet them
+    (`make lab` has built them already; `uv run lecture-lab` has not)."""
+    builder = root / "tools" / "exercises.py"
+    if builder.is_file() and (root / "exercises" / "solutions").is_dir() and not (root / "exercises" / "student").is_dir():
+        print("building the exercises (exercises/student/), once", flush=True)
+        subprocess.run([sys.executable, str(builder), "build"], cwd=root, check=False)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,129 @@
+"""Setting up: `make setup` refuses a platform JAX has no wheels for, in one line, before
+it does anything; and the set-up without make (`uv sync`, then `uv run lecture-lab`), run
+on a fresh clone as a student runs it, on Python 3.12 where the machine has it, ends in
+the same kernel, guard and JupyterLab settings as `make setup`, and the lecture runs there."""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import find_python
+import setup_env
+from helpers import ROOT
+from lecture import KERNEL_DISPLAY, KERNEL_NAME
+
+UV = ROOT / ".venv" / "bin" / "uv"
+
+
+@pytest.mark.parametrize("system, machine, bits, shown", [
+    ("Darwin", "x86_64", 64, "macOS on an Intel processor"),
+    ("Linux", "i686", 32, "32-bit Linux on i686"),
+    ("Linux", "x86_64", 32, "32-bit Linux on x86_64"),
+    ("Windows", "ARM64", 64, "Windows on ARM64"),
+    ("Linux", "ppc64le", 64, "Linux on ppc64le"),
+    ("FreeBSD", "amd64", 64, "FreeBSD on amd64"),
+])
+def test_a_platform_without_jax_wheels_gets_one_line(system, machine, bits, shown):
+    line = setup_env.platform_problem(system, machine, bits)
+    assert "\n" not in line
+    assert f"JAX 0.12 publishes no wheels for {shown}" in line
+    assert "Linux container" in line and "WSL" in line and "hosted Jupyter" in line
+
+
+@pytest.mark.parametrize("system, machine", sorted(setup_env.PLATFORMS))
+def test_the_supported_platforms_pass(system, machine):
+    assert setup_env.platform_problem(system, machine, 64) is None
+
+
+def test_make_setup_stops_before_doing_anything(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(setup_env, "VENV", tmp_path / ".venv")
+    with pytest.raises(SystemExit) as stop:
+        setup_env.main([])
+    assert str(stop.value).startswith("make setup: JAX 0.12 publishes no wheels for macOS on an Intel processor")
+    assert not (tmp_path / ".venv").exists()
+    assert capsys.readouterr().out == ""
+
+
+def python_312_or_current():
+    """An interpreter of Python 3.12, the oldest supported, where the machine has one (pyenv's
+    and uv's are found as make setup finds them); else the one running the tests."""
+    for python in find_python.candidates():
+        if find_python.version_of(python) == (3, 12):
+            return python
+    return sys.executable
+
+
+# What a student's kernel does after `uv sync`: the guard refuses a cell before the setup,
+# the setup runs, the lecture's first PRNG value prints.
+KERNEL_CHECK = textwrap.dedent("""
+    import json, sys
+    from jupyter_client.manager import start_new_kernel
+    km, kc = start_new_kernel(kernel_name=sys.argv[1])
+    results = []
+    for code in ["import jax", "from lecture import setup; setup()",
+                 "import jax, sys; print(sys.version_info[:2], float(jax.random.normal(jax.random.PRNGKey(1234))))"]:
+        out = []
+        reply = kc.execute_interactive(code, timeout=120, output_hook=lambda m: out.append(m["content"]))
+        results.append([reply["content"]["status"], out])
+    km.shutdown_kernel(now=True)
+    print(json.dumps(results))
+""")
+
+
+@pytest.mark.long
+def test_uv_sync_on_a_fresh_clone_ends_as_make_setup_does(tmp_path):
+    clone = tmp_path / "my lecture"  # a student's folder name, space included
+    subprocess.run(["git", "clone", "--quiet", ROOT, clone], check=True)
+    python = python_312_or_current()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_", "PYTHONPATH"))}
+    # The student's command, with the interpreter named so that the test knows which it is
+    synced = subprocess.run([UV, "sync", "--locked", "--python", python], cwd=clone, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert synced.returncode == 0, synced.stderr
+    venv_python = clone / ".venv" / "bin" / "python"
+    assert find_python.version_of(venv_python) == find_python.version_of(python)
+
+    # The package is the clone's, editable, and its kernel and JupyterLab settings are installed.
+    where = subprocess.run([venv_python, "-c", "import lecture; print(lecture.__file__)"],
+                           capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip()
+    assert where == str(clone / "src" / "lecture" / "__init__.py")
+    specs = json.loads(subprocess.run([clone / ".venv" / "bin" / "jupyter", "kernelspec", "list", "--json"],
+                                      capture_output=True, text=True, check=True, env=env).stdout)["kernelspecs"]
+    spec = specs[KERNEL_NAME]
+    assert spec["resource_dir"].startswith(str(clone / ".venv"))
+    assert spec["spec"]["display_name"] == KERNEL_DISPLAY
+    assert "--IPKernelApp.extensions=lecture" in spec["spec"]["argv"]
+    for made_by_make_setup in (ROOT / ".venv" / "share" / "jupyter" / "kernels" / KERNEL_NAME / "kernel.json",
+                               ROOT / ".venv" / "share" / "jupyter" / "lab" / "settings" / "overrides.json",
+                               ROOT / ".venv" / "etc" / "jupyter" / "labconfig" / "page_config.json",
+                               ROOT / ".venv" / "etc" / "jupyter" / "jupyter_server_config.json",
+                               ROOT / ".venv" / "share" / "jupyter" / "labextensions" / "sta663-lesson" / "static" /
+                               "remoteEntry.js"):
+        same = clone / ".venv" / made_by_make_setup.relative_to(ROOT / ".venv")
+        assert same.read_text() == made_by_make_setup.read_text(), same
+
+    # The kernel, as JupyterLab starts it: the guard, then the setup, then the lecture.
+    ran = subprocess.run([venv_python, "-c", KERNEL_CHECK, KERNEL_NAME], capture_output=True, text=True,
+                         cwd=clone / "notebooks", env=env, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    (guard, guard_out), (setup, _), (first, first_out) = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert guard == "error" and "shared setup has not run" in json.dumps(guard_out)
+    assert setup == "ok" and first == "ok"
+    assert "-0.5402" in json.dumps(first_out)
+
+    # The lab's entry point is there (its refusals are tested with make lab's JupyterLab).
+    lab = subprocess.run([UV, "run", "--locked", "--no-sync", "lecture-lab", "--help"], cwd=clone, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert lab.returncode == 0 and "--no-browser" in lab.stdout, lab.stderr
+
+    # A lecture notebook under nbval with that environment, as `make test` runs it
+    nbval = subprocess.run([venv_python, "-m", "pytest", "-q", "notebooks/02-prng.ipynb"], cwd=clone, env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert nbval.returncode == 0, nbval.stdout[-3000:]
