@@ -6,6 +6,7 @@ the same kernel, guard and JupyterLab settings as `make setup`, and the lecture 
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -127,3 +128,28 @@ def test_uv_sync_on_a_fresh_clone_ends_as_make_setup_does(tmp_path):
     nbval = subprocess.run([venv_python, "-m", "pytest", "-q", "notebooks/02-prng.ipynb"], cwd=clone, env=env,
                            capture_output=True, text=True, timeout=600)
     assert nbval.returncode == 0, nbval.stdout[-3000:]
+
+
+def make_without(tmp_path, *targets):
+    """`make TARGETS` with nothing on PATH: no Node.js, npm or Quarto (the recipes run in /bin/sh)."""
+    empty = tmp_path / "empty-path"
+    empty.mkdir(exist_ok=True)
+    return subprocess.run([shutil.which("make"), "--no-print-directory", *targets], cwd=ROOT, capture_output=True, text=True,
+                          env={"PATH": str(empty), "HOME": os.environ.get("HOME", "/")})
+
+
+def test_without_node_only_the_decks_stop_and_say_what_to_install(tmp_path):
+    stopped = make_without(tmp_path, "need-node")
+    assert stopped.returncode != 0
+    assert stopped.stdout.strip().splitlines() == [
+        "make slides: the decks need Node.js and npm for reveal.js (apt-get install nodejs npm; brew install node; "
+        "winget install OpenJS.NodeJS), or Quarto"]
+    # make test runs everything else: it renders no decks and fetches no reveal.js (dry run)
+    planned = make_without(tmp_path, "-n", "test")
+    assert planned.returncode == 0, planned.stderr
+    assert "npm ci" not in planned.stdout and "render_slides" not in planned.stdout
+    assert "no decks to test" in planned.stdout and "pytest" in planned.stdout
+    # nor does make setup or make lab
+    for target in ("setup", "lab"):
+        plan = make_without(tmp_path, "-n", target)
+        assert plan.returncode == 0 and "npm ci" not in plan.stdout, plan.stdout + plan.stderr
