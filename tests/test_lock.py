@@ -115,3 +115,11 @@ def test_held_back_pins_keep_their_reasons():
         "the jsonschema hold and its reason"
     jsonschema = [p for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"] if p["name"] == "jsonschema"]
     assert [tuple(map(int, p["version"].split(".")[:2])) < (4, 25) for p in jsonschema] == [True] * len(jsonschema)
+
+
+def test_uv_builds_the_package_with_the_locked_hatchling():
+    """uv builds the editable package in an environment of its own: with the lock's hatchling
+    (pyproject.toml's build-constraint-dependencies), the one pip's fallback uses."""
+    constraint = pyproject()["tool"]["uv"]["build-constraint-dependencies"]
+    locked = [p["version"] for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"] if p["name"] == "hatchling"]
+    assert constraint == [f"hatchling=={v}" for v in locked], "pyproject.toml's build constraint and the lock differ"
