@@ -88,8 +88,11 @@ def run_cells(nb, cwd, timeout, name, allow_errors=False):
     on_unix_sockets(km, sockets.name)
     Stop.km = km
 
-    def before_each_cell(**_):  # a signal that came while the kernel was starting
-        if Stop.signal:
+    running = {}
+
+    def before_each_cell(cell_index=None, **_):
+        running["cell"] = cell_index  # the cell a time-out stopped, whatever the stored counts say
+        if Stop.signal:  # a signal that came while the kernel was starting
             Stop.kill_kernel()
             raise Interrupted(name)
 
@@ -98,9 +101,10 @@ def run_cells(nb, cwd, timeout, name, allow_errors=False):
     try:
         # The kernel's own stderr is not a cell's output, which comes over its channels.
         _in_a_thread(client.execute, stderr=subprocess.DEVNULL)
-    except Exception:
+    except Exception as e:
         if Stop.signal:
             raise Interrupted(name) from None
+        e.cell_index = running.get("cell")
         raise
     finally:
         _shutdown(km)
@@ -135,10 +139,8 @@ def execute_notebook(nb, cwd, timeout=600, name="notebook"):
     Interrupted when Ctrl-C or SIGTERM stopped it (after Stop.install())."""
     try:
         run_cells(nb, cwd, timeout, name)
-    except CellTimeoutError:
-        # nbclient numbers a cell as it starts: the last numbered one is the one that ran on.
-        index = max((i for i, c in enumerate(nb.cells)
-                     if c.cell_type == "code" and c.get("execution_count") is not None), default=None)
+    except CellTimeoutError as e:
+        index = e.cell_index  # the cell that was running (run_cells)
         raise RuntimeError(f"{name}: cell {index} ran past the {timeout} s time-out; "
                            "the notebook was not written.") from None
     except CellExecutionError as e:
@@ -184,6 +186,15 @@ def _shutdown(km):
         _in_a_thread(run_sync(km.shutdown_kernel), now=True)
 
 
+def writable(path):
+    """OSError now, before its cells run, when `path` cannot be replaced: read-only, immutable
+    (root too is refused), or in a folder that cannot be written."""
+    with open(path, "r+b"):
+        pass
+    if not os.access(path.parent, os.W_OK):
+        raise PermissionError(13, "its folder cannot be written", str(path.parent))
+
+
 def write_atomically(nb, path):
     """`nb` written whole or not at all (lecture.tooling)."""
     write_text_atomically(path, nbformat.writes(nb) + "\n")
@@ -206,7 +217,9 @@ def main(argv=None):
         shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
         print(f"executing {shown} ...", end=" ", flush=True)
         try:
+            writable(path)
             nb = execute(path, args.timeout)
+            write_atomically(nb, path)
         except Interrupted:
             print("stopped")
             break
@@ -215,7 +228,12 @@ def main(argv=None):
             print(e, file=sys.stderr)
             failed.append(path)
             continue
-        write_atomically(nb, path)
+        except OSError as e:
+            print("FAILED")
+            print(f"{path.name}: cannot be written ({e.strerror or type(e).__name__}); left as it was: "
+                  "make it writable (chmod u+w; chattr -i where it is immutable)", file=sys.stderr)
+            failed.append(path)
+            continue
         written.append(path)
         print(f"done in {time.perf_counter() - start:.1f} s")
     if Stop.signal:
