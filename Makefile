@@ -8,13 +8,18 @@ REVEAL := slides/node_modules/reveal.js/dist/reveal.js
 NOTEBOOK_FILES := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 DECKS  := $(NOTEBOOK_FILES:notebooks/%.ipynb=slides/%.html)
 
-.PHONY: setup test no-decks test-lab lab exercises grade data execute review drift slides decks pdf bench lock clean need-chromium need-node
+.PHONY: FORCE setup test no-decks test-lab lab exercises grade data execute review drift slides decks pdf bench lock clean need-chromium need-node
 
 setup: $(STAMP)            ## the virtual environment from uv.lock, the package and its kernel: then all is offline (no Node.js)
 
-$(STAMP): uv.lock requirements.txt pyproject.toml hatch_build.py tools/setup_env.py tools/find_python.py tools/jupyterlab/overrides.json tools/jupyterlab/page_config.json tools/jupyterlab/lesson.css
+# Checked on every run of a target that needs it (a fraction of a second when nothing
+# changed): tools/setup_env.py installs again only when the lock or what the package is
+# built from changed, PYTHON= names another interpreter, or installed files are missing,
+# and writes the stamp only then (so the decks are not rebuilt for nothing).
+$(STAMP): FORCE
 	@python3 tools/setup_env.py $(if $(PYTHON),--python $(PYTHON))
-	@touch $@
+
+FORCE:
 
 # pytest's workers (why three on two cores, and which tests share one: conftest.py)
 WORKERS ?= 4

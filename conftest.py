@@ -3,6 +3,7 @@
 browser. (nbval's sanitizers are in tests/sanitize.cfg, passed with
 --nbval-sanitize-with in pytest.ini.)"""
 
+import csv
 import fcntl
 import os
 import re
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import lockfile
 from browser import NO_CHROMIUM, chromium, find_chromium
 from lecture import TIMEIT_ONCE
 
@@ -23,28 +25,35 @@ os.environ.setdefault(TIMEIT_ONCE, "1")
 
 
 def locked_versions(names=("jax", "jaxlib")):
-    """The versions that requirements.txt pins for `names`."""
-    pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        m = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;#]+)", line)
-        if m and m.group(1).lower() in names:
-            pins[m.group(1).lower()] = m.group(2)
-    return pins
+    """The versions that the lock pins for `names`."""
+    return {name: versions[0] for name, versions in lockfile.pins().items() if name in names}
+
+
+def installed(name):
+    """The version of `name` that can be imported: None when it is not installed, or when
+    files its RECORD lists are missing (a metadata entry alone is not an install)."""
+    try:
+        dist = metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return None
+    # Its RECORD read as written: importlib.metadata's `files` leaves out the missing ones.
+    for row in csv.reader((dist.read_text("RECORD") or "").splitlines()):
+        if row and not Path(dist.locate_file(row[0])).exists():
+            return None
+    return dist.version
 
 
 def pytest_report_header(config):
+    """What can be imported, against the lock: the test run's first lines."""
     lines = []
     for name, pinned in locked_versions().items():
-        try:
-            installed = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            installed = None
-        if installed == pinned:
-            lines.append(f"{name} {installed} (as locked)")
+        found = installed(name)
+        if found == pinned:
+            lines.append(f"{name} {found} (as locked)")
         else:
             lines.append(
-                f"WARNING: {name} {installed or 'is not installed'} differs from the lock "
-                f"({name}=={pinned}): stored outputs can differ for that reason alone. "
+                f"WARNING: {name} {found or 'cannot be imported (not installed, or files missing)'} differs from "
+                f"the lock ({name}=={pinned}): stored outputs can differ for that reason alone. "
                 "Run `make setup`, or re-execute deliberately with `make execute`."
             )
     return lines

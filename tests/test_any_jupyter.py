@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+import lockfile
+
 from helpers import ROOT, cell_text, find_cell, read
 from test_exported import ENTRY_POINTS
 
@@ -41,8 +43,8 @@ def fresh(tmp_path_factory):
     purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                              capture_output=True, text=True, check=True).stdout.strip()
     (Path(purelib) / "borrowed-lock.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    uv = Path(sys.executable).parent / "uv"  # in the lock; pip (its --python) where make setup fell back to it
-    install = [uv, "pip", "install", "--quiet", "--python", python] if uv.exists() else \
+    uv = lockfile.find_uv()  # in the lock; pip (its --python) where there is none
+    install = [uv, "pip", "install", "--quiet", "--python", python] if uv else \
         [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*install, "--no-deps", *wheels.glob("*.whl")], check=True)
     work = tmp / "elsewhere"  # a folder with the notebooks only: no src/, no ../data

@@ -16,10 +16,11 @@ import tomllib
 import pytest
 
 import lock
+import lockfile
 import setup_env
 from helpers import ROOT
 
-UV = ROOT / ".venv" / "bin" / "uv"
+UV = lockfile.find_uv()
 # uv's names for the platforms pyproject.toml's [tool.uv] environments lists, in its order
 PLATFORMS = {"x86_64-unknown-linux-gnu": "sys_platform == 'linux' and platform_machine == 'x86_64'",
              "aarch64-unknown-linux-gnu": "sys_platform == 'linux' and platform_machine == 'aarch64'",

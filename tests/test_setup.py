@@ -14,11 +14,12 @@ import textwrap
 import pytest
 
 import find_python
+import lockfile
 import setup_env
 from helpers import ROOT
 from lecture import KERNEL_DISPLAY, KERNEL_NAME
 
-UV = ROOT / ".venv" / "bin" / "uv"
+UV = lockfile.find_uv()
 
 
 @pytest.mark.parametrize("system, machine, bits, shown", [
@@ -124,6 +125,33 @@ def test_uv_sync_on_a_fresh_clone_ends_as_make_setup_does(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert lab.returncode == 0 and "--no-browser" in lab.stdout, lab.stderr
 
+    # make setup on that clone: it takes the environment over, then a second run only checks;
+    # files gone from a package are put back; a pyproject.toml the lock no longer matches stops it.
+    def make_setup():
+        return subprocess.run([sys.executable, clone / "tools" / "setup_env.py", "--python", python], cwd=clone,
+                              env=env, capture_output=True, text=True, timeout=900)
+
+    first = make_setup()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (clone / ".venv" / ".setup-done").is_file()
+    again = make_setup()
+    assert again.returncode == 0 and again.stdout.splitlines() == [
+        f"make setup: .venv is up to date (Python {'.'.join(map(str, find_python.version_of(python)))}, uv.lock)"]
+    site = next((clone / ".venv" / "lib").glob("python3*/site-packages"))
+    shutil.rmtree(site / "jax")
+    repaired = make_setup()
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "make setup: files are missing from .venv: jax (jax/__init__.py); reinstalling" in repaired.stdout
+    assert (site / "jax" / "__init__.py").is_file()
+    pyproject = clone / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('exercises = ["otter-grader"]',
+                                                       'exercises = ["otter-grader", "requests"]'))
+    stale = make_setup()
+    assert stale.returncode != 0
+    assert stale.stderr.strip().splitlines() == ["make setup: uv.lock does not match pyproject.toml (changed since "
+                                                 "`make lock`): run `make lock`, review the diff, then `make setup`"]
+    subprocess.run(["git", "checkout", "--quiet", "pyproject.toml"], cwd=clone, check=True)
+
     # A lecture notebook under nbval with that environment, as `make test` runs it
     nbval = subprocess.run([venv_python, "-m", "pytest", "-q", "notebooks/02-prng.ipynb"], cwd=clone, env=env,
                            capture_output=True, text=True, timeout=600)
@@ -153,3 +181,33 @@ def test_without_node_only_the_decks_stop_and_say_what_to_install(tmp_path):
     for target in ("setup", "lab"):
         plan = make_without(tmp_path, "-n", target)
         assert plan.returncode == 0 and "npm ci" not in plan.stdout, plan.stdout + plan.stderr
+
+
+def test_make_setup_makes_the_environment_anew_on_another_python(tmp_path, monkeypatch, capsys):
+    """PYTHON= naming an interpreter of another version than .venv's: .venv is removed and
+    made again on it, then installed (here recorded, not run)."""
+    from test_find_python import fake_python
+
+    venv = tmp_path / ".venv"
+    fake_python(venv / "bin" / "python", "3 12")
+    other = fake_python(tmp_path / "bin" / "python3.13", "3 13")
+    made, installed = [], []
+    monkeypatch.setattr(setup_env, "VENV", venv)
+    monkeypatch.setattr(setup_env, "STAMP", venv / ".setup-done")
+    monkeypatch.setattr(setup_env, "ROOT", tmp_path)
+    monkeypatch.setattr(setup_env, "digest", lambda: "inputs")
+    monkeypatch.setattr(setup_env, "damaged", lambda: {})
+
+    def make_venv(*cmd):
+        made.append(cmd)
+        fake_python(venv / "bin" / "python", "3 13")
+
+    monkeypatch.setattr(setup_env, "run", make_venv)
+    monkeypatch.setattr(setup_env, "install_with_uv", lambda python, reinstall=(): installed.append(python) or True)
+    setup_env.main(["--python", str(other)])
+    out = capsys.readouterr().out
+    assert ".venv is on another Python; making it anew" in out
+    assert made == [(other, "-m", "venv", venv)] and installed == [venv / "bin" / "python"]
+    assert (venv / ".setup-done").is_file()
+    setup_env.main(["--python", str(other)])  # and then it is up to date
+    assert capsys.readouterr().out.strip() == "make setup: .venv is up to date (Python 3.13, uv.lock)"

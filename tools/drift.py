@@ -37,11 +37,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import lockfile
 from lecture.tooling import write_text_atomically
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-LOCK = ROOT / "requirements.txt"
 PYPROJECT = ROOT / "pyproject.toml"
 SCRATCH = ROOT / ".drift"
 SANITIZE_CFG = ROOT / "tests" / "sanitize.cfg"
@@ -54,13 +54,8 @@ NBVAL_SKIP = {"metadata", "traceback", "prompt_number", "output_type", "name", "
 
 def _pinned(version):
     """The lock's pins with their environment markers, without hashes, jax and jaxlib at `version`."""
-    reqs = []
-    for line in LOCK.read_text().splitlines():
-        m = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)(\s*;[^\\]*)?", line)
-        if m:
-            name = m.group(1).lower()
-            reqs.append(f"{name}=={version if name in ('jax', 'jaxlib') else m.group(2)}{m.group(3) or ''}".rstrip())
-    return reqs
+    return [f"{name}=={version if name in ('jax', 'jaxlib') else pinned}" + (f" ; {marker}" if marker else "")
+            for name, pinned, marker, _ in lockfile.requirements()]
 
 
 def _unpinned(version):
@@ -81,11 +76,6 @@ def _unpinned(version):
     return reqs
 
 
-def _uv():
-    uv = Path(sys.executable).parent / "uv"
-    return str(uv) if uv.exists() else shutil.which("uv")
-
-
 def build_env(version, base_python=None):
     """The scratch environment for JAX `version`: its Python, and how its set was chosen."""
     import find_python
@@ -94,11 +84,11 @@ def build_env(version, base_python=None):
     env = SCRATCH / f"jax-{version}-py{'.'.join(map(str, find_python.version_of(base)))}"
     python = env / "bin" / "python"
     done = env / ".drift-env.json"
-    uv = _uv()
+    uv = lockfile.find_uv()
     if uv is None:
         sys.exit("make drift: needs uv (in the lock): run `make setup` first")
     if done.exists() and python.exists():
-        install_project(uv, python)
+        lockfile.install_editable(python, uv)
         return python, json.loads(done.read_text())["how"]
     shutil.rmtree(env, ignore_errors=True)
     print(f"building {env.relative_to(ROOT)} on {base}", flush=True)
@@ -110,24 +100,17 @@ def build_env(version, base_python=None):
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
             f.write("\n".join(reqs) + "\n")
         try:
-            got = subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), "-r", f.name],
+            got = subprocess.run([str(uv), "pip", "install", "--quiet", "--python", str(python), "-r", f.name],
                                  capture_output=True, text=True)
         finally:
             os.unlink(f.name)
         if got.returncode == 0:
-            install_project(uv, python)
+            lockfile.install_editable(python, uv)
             done.write_text(json.dumps({"how": how}) + "\n")
             return python, how
         print(f"make drift: {how}: did not resolve:\n{got.stderr.strip()[-2000:]}", flush=True)
     shutil.rmtree(env, ignore_errors=True)
     sys.exit(f"make drift: no set of packages with jax=={version} resolves on {base}")
-
-
-def install_project(uv, python):
-    """The lecture package, editable, as make setup installs it (its build backend is in
-    the set just installed); again each run, so that an older scratch environment has it."""
-    subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), "--no-deps",
-                    "--no-build-isolation", "--editable", str(ROOT)], check=True)
 
 
 def installed_versions(python):
@@ -140,12 +123,7 @@ def installed_versions(python):
 
 def lock_versions():
     """{package: the versions the lock pins for it} (two where Pythons differ: sphinx)."""
-    pins = {}
-    for line in LOCK.read_text().splitlines():
-        m = re.match(r"^([A-Za-z0-9_.-]+)==([^\s\\;#]+)", line)
-        if m:
-            pins.setdefault(m.group(1).lower().replace("_", "-"), set()).add(m.group(2))
-    return pins
+    return {name: set(versions) for name, versions in lockfile.pins().items()}
 
 
 # -- running the notebooks (this part runs inside the environment under test) ---------------

@@ -16,25 +16,17 @@ lock's own (.venv's, after `make setup`), else the one on PATH. Review the diff,
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from lockfile import find_uv
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORT = ["export", "--frozen", "--quiet", "--no-header", "--format", "requirements-txt", "--all-groups",
           "--all-extras", "--no-emit-project"]
 HEADER = ("# uv.lock exported for pip by `make lock` (tools/lock.py): every package for every supported\n"
           "# platform and Python, with its hashes. `pip install -r requirements.txt`, then `pip install .`\n")
-
-
-def find_uv():
-    """The environment's uv (the lock's version), else one on PATH; None when there is none."""
-    for uv in (ROOT / ".venv" / "bin" / "uv", ROOT / ".venv" / "Scripts" / "uv.exe"):
-        if uv.exists():
-            return uv
-    found = shutil.which("uv")
-    return Path(found) if found else None
 
 
 def exported(uv):

@@ -10,10 +10,22 @@ is made anew. Then `uv sync --locked`, exactly what a student without make runs:
 installed with every file's hash checked, the project's package editable, and with it
 (hatch_build.py) the kernel `sta663-jax` and the JupyterLab settings. uv is itself
 pinned in the lock; where uv cannot run, pip installs requirements.txt (the same lock,
-exported) instead. Safe to run again: only what the lock changed is installed.
+exported) instead.
+
+Run again (every `make` target that needs the environment runs it), it is fast and
+trusts nothing it has not checked: it installs again when the lock, pyproject.toml,
+hatch_build.py or the JupyterLab files changed since the last install (their digest is
+in .venv/.setup-done), when another interpreter is asked for (`PYTHON=`), or when a file
+that an installed package's RECORD lists is missing (those packages are reinstalled);
+otherwise it says the environment is up to date, in one line. A pyproject.toml that the
+lock no longer matches, a package index that cannot be reached, and Ctrl-C each end it
+with one line.
 """
 
 import argparse
+import csv
+import hashlib
+import json
 import os
 import platform
 import shutil
@@ -24,10 +36,16 @@ import tempfile
 from pathlib import Path
 
 import find_python
+import lockfile
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
-LOCK = ROOT / "requirements.txt"  # uv.lock exported for pip (tools/lock.py)
+LOCK = lockfile.REQUIREMENTS  # uv.lock exported for pip (tools/lock.py)
+STAMP = VENV / ".setup-done"
+# What an install is made from: a change to any of them installs again.
+INPUTS = ["uv.lock", "requirements.txt", "pyproject.toml", "hatch_build.py", "tools/jupyterlab/overrides.json",
+          "tools/jupyterlab/page_config.json", "tools/jupyterlab/lesson.css"]
+INDEX = ("pypi.org", 443)  # the package index uv and pip read (unless configured otherwise)
 
 # The platforms JAX 0.12 publishes wheels for, as platform.system() and .machine() name
 # them, and as pyproject.toml's [tool.uv] environments lists them for the lock.
@@ -63,21 +81,11 @@ def run(*cmd):
     subprocess.run([str(c) for c in cmd], check=True)
 
 
-def lock_entry(name):
-    """The lock's lines for one package: its pin and its hashes."""
-    lines = LOCK.read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"{name}=="))
-    end = start
-    while lines[end].endswith("\\"):
-        end += 1
-    return "\n".join(lines[start:end + 1]) + "\n"
-
-
 def get_uv(python):
     """uv, as the lock pins it, installed into the environment by pip (the one package
     that is; `uv sync` then keeps it, as the lock holds it); None when that fails."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as pin:
-        pin.write(lock_entry("uv"))
+        pin.write(next(entry for name, _, _, entry in lockfile.requirements() if name == "uv"))
         pin.flush()
         got = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                               "--no-deps", "--require-hashes", "-r", pin.name]).returncode == 0
@@ -85,7 +93,7 @@ def get_uv(python):
     return uv if got and uv.exists() else None
 
 
-def install_with_uv(python):
+def install_with_uv(python, reinstall=()):
     """`uv sync --locked`: uv.lock installed into .venv, every file's hash checked, the
     project's package editable (built by the lock's hatchling: build-constraint-dependencies)
     with its kernel spec and JupyterLab settings, and nothing else left in it; byte-compiled
@@ -94,9 +102,19 @@ def install_with_uv(python):
     pip does it."""
     uv = get_uv(python)
     env = dict(os.environ, UV_PROJECT_ENVIRONMENT=str(VENV))
-    if uv and subprocess.run([str(uv), "sync", "--locked", "--quiet", "--compile-bytecode",
-                              "--python", str(python)], cwd=ROOT, env=env).returncode == 0:
+    if uv is None:
+        print("make setup: uv could not be installed (above); pip installs the lock instead", flush=True)
+        return False
+    if subprocess.run([str(uv), "lock", "--locked", "--offline", "--quiet"], cwd=ROOT, env=env,
+                      capture_output=True).returncode != 0:
+        sys.exit("make setup: uv.lock does not match pyproject.toml (changed since `make lock`): run `make lock`, "
+                 "review the diff, then `make setup`")
+    again = [arg for name in reinstall for arg in ("--reinstall-package", name)]
+    if subprocess.run([str(uv), "sync", "--locked", "--quiet", "--compile-bytecode", "--python", str(python),
+                       *again], cwd=ROOT, env=env).returncode == 0:
         return True
+    if (problem := index_unreachable()):
+        sys.exit(problem)
     print("make setup: uv could not install the lock (above); pip installs it instead", flush=True)
     return False
 
@@ -114,17 +132,70 @@ def install_with_pip(python):
     subprocess.run([str(python), "-m", "compileall", "-qq", "-j", "0", str(VENV / "lib")], check=False)
 
 
-def install_project(python):
-    """The project's own package (pyproject.toml), editable, after pip has installed the lock:
-    src/ on the environment's path, and hatch_build.py's kernel spec and JupyterLab
-    settings. Built by the lock's hatchling, without build isolation (nothing unpinned is
-    fetched), and without dependencies (the lock has installed them)."""
-    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-        "--no-build-isolation", "--editable", ROOT)
+def digest():
+    """One digest of what an install is made from."""
+    h = hashlib.sha256()
+    for name in INPUTS:
+        h.update(name.encode() + b"\0" + (ROOT / name).read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def site_packages():
+    found = sorted(VENV.glob("lib/python3*/site-packages")) + [VENV / "Lib" / "site-packages"]
+    return next((p for p in found if p.is_dir()), None)
+
+
+def damaged():
+    """{distribution: a file its RECORD lists that is missing} for .venv's packages (a stat of
+    each listed file: a fraction of a second)."""
+    site = site_packages()
+    broken = {}
+    if site is None:
+        return {"(site-packages)": str(VENV)}
+    for dist_info in site.glob("*.dist-info"):
+        record = dist_info / "RECORD"
+        name = dist_info.name.split("-")[0].replace("_", "-").lower()
+        if not record.is_file():
+            broken[name] = str(record)
+            continue
+        with record.open(newline="") as f:
+            for row in csv.reader(f):
+                if row and not os.path.lexists(os.path.normpath(site / row[0])):
+                    broken[name] = row[0]
+                    break
+    return broken
+
+
+def read_stamp():
+    try:
+        return json.loads(STAMP.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def index_unreachable():
+    """A line saying the package index cannot be reached, or None when it can."""
+    import socket
+
+    try:
+        socket.create_connection(INDEX, timeout=10).close()
+        return None
+    except OSError as e:
+        return (f"make setup: the package index ({INDEX[0]}) cannot be reached ({e.strerror or e}): check the "
+                "network, or name your index or proxy (UV_INDEX_URL / PIP_INDEX_URL, HTTPS_PROXY), and run it again")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Build .venv from the lock.")
+    try:
+        return setup(argv)
+    except KeyboardInterrupt:
+        sys.exit("make setup: stopped (Ctrl-C); run `make setup` again to finish (it installs only what is missing)")
+    except subprocess.CalledProcessError as e:
+        sys.exit(index_unreachable() or f"make setup: `{' '.join(map(str, e.cmd[:3]))} ...` failed (above)")
+
+
+def setup(argv=None):
+    parser = argparse.ArgumentParser(description="Build .venv from the lock, or check that it is built.")
     parser.add_argument("--python", help="the interpreter to build on (default: the newest supported one found)")
     args = parser.parse_args(argv)
     problem = platform_problem()
@@ -139,11 +210,26 @@ def main(argv=None):
     if not python.exists():
         print(f"creating {VENV.relative_to(ROOT)} with {base} (Python {'.'.join(map(str, want))})", flush=True)
         run(base, "-m", "venv", VENV)
+    stamp, now = read_stamp(), {"inputs": digest(), "base": str(base)}
+    broken = damaged()
+    if stamp == now and not broken:
+        print(f"make setup: {VENV.relative_to(ROOT)} is up to date (Python {'.'.join(map(str, want))}, uv.lock)")
+        return
+    if broken and stamp:
+        shown = ", ".join(f"{name} ({path})" for name, path in sorted(broken.items())[:5])
+        print(f"make setup: files are missing from {VENV.relative_to(ROOT)}: {shown}; reinstalling", flush=True)
+    STAMP.unlink(missing_ok=True)  # the install below is not done until it has ended
     print(f"installing uv.lock into {VENV.relative_to(ROOT)}", flush=True)
     # Every distribution must match a hash in the lock.
-    if not install_with_uv(python):
+    if not install_with_uv(python, sorted(broken)):
+        if (problem := index_unreachable()):
+            sys.exit(problem)
         install_with_pip(python)
-        install_project(python)
+        lockfile.install_editable(python)  # src/ on the path, with hatch_build.py's kernel and settings
+    broken = damaged()
+    if broken:
+        sys.exit(f"make setup: still missing after the install: {', '.join(sorted(broken))}; remove .venv and run it again")
+    STAMP.write_text(json.dumps(now) + "\n")
 
 
 if __name__ == "__main__":
