@@ -17,7 +17,7 @@ setup: $(STAMP)            ## the virtual environment from uv.lock, the package 
 # built from changed, PYTHON= names another interpreter, or installed files are missing,
 # and writes the stamp only then (so the decks are not rebuilt for nothing).
 $(STAMP): FORCE
-	@python3 tools/setup_env.py $(if $(PYTHON),--python $(PYTHON))
+	@python3 tools/setup_env.py $(if $(PYTHON),--python $(PYTHON)) $(if $(filter setup,$(MAKECMDGOALS)),,--quiet)
 
 FORCE:
 
@@ -62,6 +62,7 @@ drift: $(STAMP)            ## another JAX release against the stored outputs: ma
 	@$(PY) tools/drift.py --jax $(JAX) $(if $(PYTHON),--base-python $(PYTHON))
 
 slides: $(STAMP)           ## the decks in slides/: Quarto where installed, else pandoc + reveal.js
+	@$(PY) tools/catalog.py --check
 	@if command -v quarto >/dev/null 2>&1; then \
 	  quarto render && mv slides/notebooks/*.html slides/ && rmdir slides/notebooks && $(PY) tools/deck_index.py; \
 	else \
@@ -69,13 +70,13 @@ slides: $(STAMP)           ## the decks in slides/: Quarto where installed, else
 	fi
 
 # Without Quarto: a deck is rebuilt only when its notebook, the theme, the slide
-# configuration, the renderer or reveal.js changed.
+# configuration, the renderer, reveal.js or the lock (pandoc's version) changed.
 decks: $(DECKS) slides/index.html
 
-slides/%.html: notebooks/%.ipynb slides/theme.css _quarto.yml tools/render_slides.py $(REVEAL) $(STAMP)
+slides/%.html: notebooks/%.ipynb slides/theme.css _quarto.yml tools/render_slides.py $(REVEAL) uv.lock | $(STAMP)
 	@$(PY) tools/render_slides.py $<
 
-slides/index.html: $(NOTEBOOK_FILES) tools/deck_index.py $(STAMP)
+slides/index.html: $(NOTEBOOK_FILES) tools/deck_index.py uv.lock | $(STAMP)
 	@$(PY) tools/deck_index.py
 
 $(REVEAL): slides/package.json slides/package-lock.json | need-node

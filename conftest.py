@@ -16,8 +16,8 @@ import pytest
 import lockfile
 from browser import NO_CHROMIUM, chromium, find_chromium
 from lecture import TIMEIT_ONCE
+from lecture.tooling import ROOT
 
-ROOT = Path(__file__).resolve().parent
 
 # Every kernel the tests start (nbval's, JupyterLab's, the grader's) inherits this: the
 # lecture's %timeit cells then time their statement once (the lecture package says why).

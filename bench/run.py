@@ -36,10 +36,8 @@ from pathlib import Path
 import jax  # importing starts no backend: run_data_parallel() still sets its devices first
 import numpy as np
 
-from lecture.tooling import write_text_atomically
+from lecture.tooling import NOTEBOOKS, ROOT, write_text_atomically
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
 DATA_PARALLEL_DEVICES = 8
 
 # The slides' own timings (seconds per call), from the lecture's machine.

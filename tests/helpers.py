@@ -1,19 +1,17 @@
 """Small helpers shared by the project's tests."""
 
 import re
-from pathlib import Path
 
-import nbformat
+from lecture.tooling import ROOT, numbered_notebooks, read_notebook
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = numbered_notebooks()
 # What only the machine that ran a notebook knows, in an output or on a slide: IPython's
 # temporary cell files, temporary and home folders, installed packages, object addresses.
 MACHINE_ONLY = re.compile(r"ipykernel_\d+|/tmp/|/root/|/home/|site-packages|\b0x[0-9a-fA-F]{6,}")
 
 
 def read(path):
-    return nbformat.read(path, as_version=4)
+    return read_notebook(path)
 
 
 def code_cells(nb):

@@ -77,3 +77,14 @@ def test_the_comparison_follows_nbval():
         (2, True, True, ["tagged raises-exception, raised nothing"], []),
         (3, True, False, [], ["FutureWarning: k is old"]),
     ]
+
+
+def test_a_jax_that_is_not_a_version_is_refused_in_one_line(capsys):
+    for word in ("latest", "0.12.0.1; rm -rf /", "jax==0.10.2"):
+        try:
+            drift.main(["--jax", word])
+        except SystemExit as stop:
+            assert str(stop).startswith(f"make drift: {word!r} is not a version: name a JAX release")
+        else:
+            raise AssertionError(f"{word!r} was taken for a version")
+    assert not (ROOT / ".drift" / "jax-latest").exists()

@@ -8,13 +8,12 @@ The deck index, the tests (which checks apply, what JupyterLab runs) and "What n
 links are all derived from these.
 """
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from render_slides import front_matter, read_notebook
-
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
+from lecture.tooling import NOTEBOOKS, ROOT, misnamed_notebooks, numbered_notebooks
+from render_slides import RenderError, front_matter, no_slides, read_notebook
 BEYOND = "Beyond the slides"  # how a notebook's subtitle says it goes past the lecture
 
 
@@ -43,7 +42,7 @@ def notebook(path):
 
 def notebooks(folder=NOTEBOOKS):
     """Every numbered notebook, in lecture order."""
-    return [notebook(path) for path in sorted(Path(folder).glob("[0-9]*.ipynb"))]
+    return [notebook(path) for path in numbered_notebooks(folder)]
 
 
 def lecture(folder=NOTEBOOKS):
@@ -54,3 +53,25 @@ def lecture(folder=NOTEBOOKS):
 def beyond(folder=NOTEBOOKS):
     """The notebooks that go past the lecture."""
     return [n for n in notebooks(folder) if n.beyond]
+
+
+def problems(folder=NOTEBOOKS):
+    """One line for each notebook that cannot become a deck: a name make's rules and the
+    decks' links cannot take, a file that is not a notebook, a notebook with no slides."""
+    found = misnamed_notebooks(folder)
+    for path in numbered_notebooks(folder):
+        try:
+            empty = no_slides(read_notebook(path), path)
+        except RenderError as e:
+            empty = str(e)
+        if empty:
+            found.append(empty)
+    return found
+
+
+if __name__ == "__main__":  # `make slides` and `make pdf` check the notebooks first
+    if sys.argv[1:] != ["--check"]:
+        sys.exit("usage: python tools/catalog.py --check")
+    lines = problems()
+    if lines:
+        sys.exit("\n".join(f"make slides: {line}" for line in lines))

@@ -12,11 +12,10 @@ import sys
 import catalog
 from catalog import BEYOND
 from exercises import exercise_names  # their names; `make exercises` builds exercises/student/
-from lecture.tooling import write_text_atomically
+from lecture.tooling import ROOT, write_text_atomically
 # A notebook that cannot be read stops the index as it stops the decks, in one line.
 from render_slides import RenderError as DeckIndexError
 
-ROOT = catalog.ROOT
 SLIDES = ROOT / "slides"
 
 
@@ -100,11 +99,24 @@ def write_index(notebooks=None):
     return target
 
 
+def remove_orphans(slides=SLIDES, notebooks=None):
+    """Decks and handouts whose notebook is gone (renamed or removed) taken out of `slides`:
+    the front page lists the notebooks, and a stale deck would outlive its lecture. Returns them."""
+    stems = {n.stem for n in decks(notebooks)}
+    gone = [p for p in sorted(slides.glob("[0-9]*.html")) + sorted(slides.glob("[0-9]*.pdf")) if p.stem not in stems]
+    for path in gone:
+        path.unlink()
+    return gone
+
+
 def main():
     try:
+        gone = remove_orphans()
         target = write_index()
     except DeckIndexError as e:
         sys.exit(f"make slides: {e}")
+    for path in gone:
+        print(f"removed {path.relative_to(ROOT)} (its notebook is gone)")
     print(f"wrote {target.relative_to(ROOT)}")
 
 

@@ -38,11 +38,11 @@ import time
 from pathlib import Path
 
 import lockfile
-from lecture.tooling import write_text_atomically
+from lecture.tooling import ROOT, numbered_notebooks, read_notebook, write_text_atomically
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 PYPROJECT = ROOT / "pyproject.toml"
+VERSION = re.compile(r"\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?")  # a release, as PEP 440 writes it
 SCRATCH = ROOT / ".drift"
 SANITIZE_CFG = ROOT / "tests" / "sanitize.cfg"
 # The output fields nbval leaves out of its comparison (nbval.plugin.IPyNbFile, without --nbdime).
@@ -138,7 +138,7 @@ def execute_into(out_dir, paths, timeout):
 
     execute.Stop.install()
     for path in map(Path, paths):
-        nb = nbformat.read(path, as_version=4)
+        nb = read_notebook(path)
         start = time.perf_counter()
         print(f"running {path.name} ...", end=" ", flush=True)
         status = "done"
@@ -368,8 +368,11 @@ def main(argv=None):
     if not (args.jax or args.python):
         parser.error("name a JAX release (--jax 0.10.2, make drift JAX=0.10.2) or an environment (--python)")
 
+    if args.jax and not VERSION.fullmatch(args.jax):
+        sys.exit(f"make drift: {args.jax!r} is not a version: name a JAX release, e.g. make drift JAX=0.10.2 "
+                 "(`pip index versions jax` lists them)")
     notebooks_dir = args.notebooks_dir.resolve()
-    stems = [Path(n).stem for n in args.notebooks] or sorted(p.stem for p in notebooks_dir.glob("[0-9]*.ipynb"))
+    stems = [Path(n).stem for n in args.notebooks] or [p.stem for p in numbered_notebooks(notebooks_dir)]
     missing = [s for s in stems if not (notebooks_dir / f"{s}.ipynb").is_file()]
     if missing:
         sys.exit(f"make drift: no notebook {', '.join(missing)} in {notebooks_dir}")

@@ -1,6 +1,6 @@
 """Re-execute notebooks in place, top to bottom, so that their stored outputs are real.
 
-    python tools/execute.py [NOTEBOOK ...]      (default: every notebooks/*.ipynb)
+    python tools/execute.py [NOTEBOOK ...]      (default: every numbered notebook, notebooks/[0-9]*.ipynb)
 
 Each notebook runs in a fresh kernel of this Python environment (the one the tests
 use). A notebook is written back only after every cell has run; when a cell fails,
@@ -32,10 +32,7 @@ from nbclient.util import run_sync
 from jupyter_client import AsyncKernelManager
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 
-from lecture.tooling import on_unix_sockets, write_text_atomically
-
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
+from lecture.tooling import ROOT, NotebookError, numbered_notebooks, on_unix_sockets, read_notebook, write_text_atomically
 
 
 class Stop:
@@ -168,10 +165,9 @@ def _check_tagged(nb, name):
 def execute(path, timeout=600):
     """Execute the notebook at `path`; return it executed (the file is not touched)."""
     try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception as e:  # not JSON, or JSON that is not a notebook
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RuntimeError(f"{path.name}: not a readable notebook ({first}); left as it was.") from None
+        nb = read_notebook(path)
+    except NotebookError as e:  # not JSON, or JSON that is not a notebook
+        raise RuntimeError(f"{e}; left as it was.") from None
     kernelspec = dict(nb.metadata.get("kernelspec", {}))
     execute_notebook(nb, path.parent, timeout, path.name)
     # Keep the notebook's own kernel name; nbclient would record the test kernel's.
@@ -207,7 +203,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.timeout <= 0:
         parser.error("--timeout must be a positive number of seconds")
-    paths = [p.resolve() for p in args.notebooks] or sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
+    paths = [p.resolve() for p in args.notebooks] or numbered_notebooks()
     Stop.install()
     written, failed = [], []
     for path in paths:

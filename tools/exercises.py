@@ -41,9 +41,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from lecture.tooling import on_unix_sockets, write_text_atomically
+from lecture.tooling import ROOT, numbered_notebooks, on_unix_sockets, write_text_atomically
 
-ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = ROOT / "exercises"
 SOLUTIONS = EXERCISES / "solutions"
 CELL_TIMEOUT = 120  # seconds one cell of a submission may run
@@ -61,7 +60,7 @@ class GradingError(Exception):
 
 
 def exercise_names(solutions=SOLUTIONS):
-    return sorted(p.stem for p in Path(solutions).glob("[0-9]*.ipynb"))
+    return [p.stem for p in numbered_notebooks(solutions)]
 
 
 def questions(notebook):

@@ -9,9 +9,8 @@ from pathlib import Path
 
 from browser import chromium  # beside this script
 from deck_index import write_index
-from lecture.tooling import replacing
+from lecture.tooling import ROOT, replacing
 
-ROOT = Path(__file__).resolve().parent.parent
 SLIDES = ROOT / "slides"
 
 

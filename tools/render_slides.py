@@ -37,9 +37,9 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from lecture.tooling import write_text_atomically
+from lecture import tooling
+from lecture.tooling import ROOT, write_text_atomically
 
-ROOT = Path(__file__).resolve().parent.parent
 SLIDES = ROOT / "slides"
 REVEAL = SLIDES / "node_modules" / "reveal.js"
 QUARTO_YML = ROOT / "_quarto.yml"
@@ -214,20 +214,30 @@ def with_footer(deck, footer):
 
 
 def read_notebook(path):
-    """The notebook as nbformat 4 reads it; a file that is not one stops the render in one line."""
+    """The notebook; a file that is not one stops the render in one line."""
     try:
-        nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
-        if nb.nbformat != 4:
-            raise ValueError(f"nbformat {nb.nbformat}, not 4")
-    except (OSError, ValueError, nbformat.ValidationError) as e:
-        raise RenderError(f"{Path(path).name} is not a readable notebook ({e})") from None
-    return nb
+        return tooling.read_notebook(path, as_version=nbformat.NO_CONVERT)
+    except tooling.NotebookError as e:
+        raise RenderError(str(e)) from None
+
+
+def no_slides(nb, path):
+    """Why the notebook makes no lesson, in one line; None when it does: a front matter with a
+    title (a raw `---` cell first) and at least one `#`/`##` slide heading."""
+    headings = [c for c in nb.cells if c.cell_type == "markdown" and re.search(r"^#{1,2} \S", c.source, re.M)]
+    if front_matter(nb).get("title") and headings:
+        return None
+    return (f"{Path(path).name} has no slides: a lecture notebook starts with its front matter (a raw cell "
+            "`---`, `title: ...`, `---`) and each slide is a `##` heading; fill it in, or move it out of notebooks/")
 
 
 def render(path):
     if not (REVEAL / "dist" / "reveal.js").is_file():
         raise RenderError("reveal.js is missing: run `make slides` (it runs `npm ci` in slides/)")
     nb = read_notebook(path)
+    empty = no_slides(nb, path)
+    if empty:
+        raise RenderError(empty)
     options = revealjs_options()
     front, body = notebook_markdown(nb, path.name)
     meta = deck_meta(front, path.stem)
@@ -257,7 +267,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Render the notebooks to reveal.js decks with pandoc.")
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
-    paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    paths = args.notebooks or tooling.numbered_notebooks()
     try:
         for path in paths:
             target, _ = render(path.resolve())

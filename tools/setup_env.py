@@ -37,8 +37,7 @@ from pathlib import Path
 
 import find_python
 import lockfile
-
-ROOT = Path(__file__).resolve().parent.parent
+from lockfile import ROOT
 VENV = ROOT / ".venv"
 LOCK = lockfile.REQUIREMENTS  # uv.lock exported for pip (tools/lock.py)
 STAMP = VENV / ".setup-done"
@@ -197,6 +196,7 @@ def main(argv=None):
 def setup(argv=None):
     parser = argparse.ArgumentParser(description="Build .venv from the lock, or check that it is built.")
     parser.add_argument("--python", help="the interpreter to build on (default: the newest supported one found)")
+    parser.add_argument("--quiet", action="store_true", help="say nothing when .venv is up to date")
     args = parser.parse_args(argv)
     problem = platform_problem()
     if problem:
@@ -213,7 +213,8 @@ def setup(argv=None):
     stamp, now = read_stamp(), {"inputs": digest(), "base": str(base)}
     broken = damaged()
     if stamp == now and not broken:
-        print(f"make setup: {VENV.relative_to(ROOT)} is up to date (Python {'.'.join(map(str, want))}, uv.lock)")
+        if not args.quiet:
+            print(f"make setup: {VENV.relative_to(ROOT)} is up to date (Python {'.'.join(map(str, want))}, uv.lock)")
         return
     if broken and stamp:
         shown = ", ".join(f"{name} ({path})" for name, path in sorted(broken.items())[:5])

@@ -27,12 +27,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-CHECKOUT = Path(__file__).resolve().parent.parent.parent  # in an editable install, the project
-
+from lecture.tooling import ROOT
 
 def project_root():
     """The folder JupyterLab serves by default: the project, in a checkout; else the current one."""
-    return CHECKOUT if (CHECKOUT / "notebooks").is_dir() and (CHECKOUT / "pyproject.toml").is_file() else Path.cwd()
+    return ROOT if (ROOT / "notebooks").is_dir() and (ROOT / "pyproject.toml").is_file() else Path.cwd()
 
 
 def command(port=None, browser=True, root=None):

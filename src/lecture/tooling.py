@@ -1,5 +1,6 @@
-"""Helpers of the project's scripts and tests, not of the lecture: a file written whole
-or not at all, a free port on this machine, and kernels on Unix sockets.
+"""Helpers of the project's scripts and tests, not of the lecture: the checkout's folder,
+its notebooks listed and read one way, a file written whole or not at all, a free port on
+this machine, and kernels on Unix sockets.
 
 A file is written to a temporary file beside it (`.NAME.XXXX.part`, which no glob of the
 project's matches and git ignores), which is then renamed over it. A reader never sees
@@ -8,9 +9,50 @@ temporary file (only a SIGKILL can leave one)."""
 
 import contextlib
 import os
+import re
 import socket
 import tempfile
 from pathlib import Path
+
+# The checkout this package is installed from (editable: `make setup`, `uv sync`), whose
+# scripts and tests use it; a wheel installed elsewhere has no checkout, and nothing there uses it.
+ROOT = Path(__file__).resolve().parent.parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+# A notebook's name: two digits (its place in the lecture), then words joined by hyphens
+NOTEBOOK_NAME = re.compile(r"\d\d-[a-z0-9]+(-[a-z0-9]+)*\.ipynb")
+
+
+class NotebookError(ValueError):
+    """A notebook that cannot be read, or is no lesson; the message names the file and says why."""
+
+
+def numbered_notebooks(folder=NOTEBOOKS):
+    """The numbered notebooks of `folder`, in lecture order: what every tool and test runs on."""
+    return sorted(Path(folder).glob("[0-9]*.ipynb"))
+
+
+def misnamed_notebooks(folder=NOTEBOOKS):
+    """One line for each notebook in `folder` whose name is not NN-words-joined-by-hyphens.ipynb
+    (a space or capital breaks make's rules and the decks' links; no number leaves it out)."""
+    return [f"{path.relative_to(Path(folder).parent)}: a notebook's name is two digits and words joined by "
+            "hyphens (e.g. 08-sharding.ipynb), with no spaces or capitals: rename it"
+            for path in sorted(Path(folder).glob("*.ipynb"))
+            if not path.name.startswith(".") and not NOTEBOOK_NAME.fullmatch(path.name)]
+
+
+def read_notebook(path, as_version=4):
+    """The notebook at `path`, as nbformat reads it; NotebookError, in one line naming the
+    file, for one that cannot be read or is not nbformat 4."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=as_version)
+        if nb.nbformat != 4:
+            raise ValueError(f"nbformat {nb.nbformat}, not 4")
+    except (OSError, ValueError, AttributeError, nbformat.ValidationError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise NotebookError(f"{Path(path).name}: not a readable notebook ({reason})") from None
+    return nb
 
 
 def _mode(path):
