@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from lockfile import ROOT, find_uv
+
 EXPORT = ["export", "--frozen", "--quiet", "--no-header", "--format", "requirements-txt", "--all-groups",
           "--all-extras", "--no-emit-project"]
 HEADER = ("# uv.lock exported for pip by `make lock` (tools/lock.py): every package for every supported\n"

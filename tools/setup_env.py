@@ -38,6 +38,7 @@ from pathlib import Path
 import find_python
 import lockfile
 from lockfile import ROOT
+
 VENV = ROOT / ".venv"
 LOCK = lockfile.REQUIREMENTS  # uv.lock exported for pip (tools/lock.py)
 STAMP = VENV / ".setup-done"
