@@ -372,5 +372,15 @@ def main(argv=None):
     return 0
 
 
+def cli(argv=None):
+    """main(), with Ctrl-C said in one line: what it started is ended on the way out, and
+    nothing is written but a whole report."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("make bench: stopped (Ctrl-C); no report written", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

@@ -64,4 +64,56 @@ def test_make_bench_leaves_the_work_tree_clean():
         assert subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0, path
     tracked = subprocess.run(["git", "ls-files", "bench/reference"], cwd=ROOT, capture_output=True, text=True)
     assert sorted(tracked.stdout.split()) == ["bench/reference/cpu.json", "bench/reference/cpu.png"]
-    assert 'default=ROOT / "bench" / "results"' in BENCH.read_text()
+
+
+@pytest.fixture
+def bench_with_a_canned_run(monkeypatch):
+    """bench/run.py as a module, its measurements replaced by the committed reference run and
+    its writes recorded: what main() decides from a report, without timing anything."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_run", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    report = json.loads((ROOT / "bench" / "reference" / "cpu.json").read_text())
+    written = []
+    monkeypatch.setattr(bench, "run", lambda tiny, notebooks: json.loads(json.dumps(report)))
+    monkeypatch.setattr(bench, "write_text_atomically", lambda path, text: written.append(path))
+    monkeypatch.setattr(bench, "plot", lambda report, path: written.append(path))
+    monkeypatch.setattr(bench.Path, "mkdir", lambda self, **kw: None)
+    return bench, report, written
+
+
+def test_make_bench_writes_to_bench_results_by_default(bench_with_a_canned_run):
+    bench, _, written = bench_with_a_canned_run
+    assert bench.main([]) == 0
+    assert written == [ROOT / "bench" / "results" / "cpu.json", ROOT / "bench" / "results" / "cpu.png"]
+
+
+def test_make_bench_fails_when_a_bar_is_missed_and_says_which(bench_with_a_canned_run, monkeypatch, capsys):
+    bench, report, _ = bench_with_a_canned_run
+    assert bench.main([]) == 0 and "all bars met" in capsys.readouterr().out  # the reference run meets them
+    report["speedups"]["selu_jit_vs_numpy"] = 2.5
+    monkeypatch.setattr(bench, "run", lambda tiny, notebooks: report)
+    assert bench.main([]) == 1
+    out = capsys.readouterr().out
+    assert out.strip().splitlines()[-1] == "bars missed: SELU: jit over NumPy 2.50x < 10x"
+    assert bench.main(["--no-check"]) == 0  # reported, not failed on
+
+
+def test_ctrl_c_stops_the_benchmark_in_one_line_and_writes_nothing(tmp_path):
+    import signal
+
+    bench = subprocess.Popen([sys.executable, BENCH, "--tiny", "--out", tmp_path], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        first = bench.stderr.readline()  # it is running: its first line of progress (an event, not a clock)
+        assert first, bench.communicate(timeout=60)
+        bench.send_signal(signal.SIGINT)
+        _, err = bench.communicate(timeout=120)
+    finally:
+        bench.kill()
+    assert bench.returncode == 130
+    assert err.strip().splitlines()[-1] == "make bench: stopped (Ctrl-C); no report written"
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

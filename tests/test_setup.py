@@ -211,3 +211,26 @@ def test_make_setup_makes_the_environment_anew_on_another_python(tmp_path, monke
     assert (venv / ".setup-done").is_file()
     setup_env.main(["--python", str(other)])  # and then it is up to date
     assert capsys.readouterr().out.strip() == "make setup: .venv is up to date (Python 3.13, uv.lock)"
+
+
+@pytest.mark.parametrize("tool, line", [
+    ("setup_env", "make setup: stopped (Ctrl-C); run `make setup` again to finish (it installs only what is missing)"),
+    ("exercises", "make grade: stopped (Ctrl-C) before the table was written; run it again"),
+])
+def test_ctrl_c_is_one_line_not_a_traceback(tool, line, monkeypatch, capsys):
+    import importlib
+
+    module = importlib.import_module(tool)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if tool == "setup_env":
+        monkeypatch.setattr(module, "setup", interrupted)
+        with pytest.raises(SystemExit) as stop:
+            module.main([])
+        assert str(stop.value) == line
+    else:
+        monkeypatch.setattr(module, "main", interrupted)
+        assert module.cli(["grade", "x.ipynb"]) == 130
+        assert capsys.readouterr().err.strip() == line

@@ -371,5 +371,15 @@ def main(argv=None):
     return 0  # the table is the outcome: a submission not graded says why in its row
 
 
+def cli(argv=None):
+    """main(), with Ctrl-C said in one line (the submission being graded is ended with its
+    processes on the way out)."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("make grade: stopped (Ctrl-C) before the table was written; run it again", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())
