@@ -50,18 +50,30 @@ STACK_FRAME = re.compile(r"^\s*(?:@\s+0x|\*\*\* |#\d+\s|PC: @|0x[0-9a-f]{6,})")
 CAUSE = re.compile(r"error|fail|abort|unavailable|refused|in use|terminat|invalid|timed? ?out|deadline", re.I)
 
 
-def train(coordinator, num_processes, process_id, local_devices, steps, crash=False):
-    """One process of the run: join the others, train, report the final loss."""
+def train(coordinator, num_processes, process_id, local_devices, steps, crash=False, start_timeout=120):
+    """One process of the run: join the others within `start_timeout` seconds, train, report
+    the final loss."""
     if local_devices:  # CPU devices of this process (GPUs, where present, are used as they are)
         jax.config.update("jax_num_cpu_devices", local_devices)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # --start-timeout is this process's own limit: a watchdog ends it with one line, before
+    # JAX's own time-out (a little later) aborts it with a fatal log and native stack frames.
+    joined = threading.Event()
+
+    def watchdog():
+        if not joined.wait(start_timeout):
+            stop(f"process {process_id}: could not join the coordinator at {coordinator} within --start-timeout "
+                 f"({start_timeout:g} s): is process 0 running there, with the port open between the machines?")
+
+    threading.Thread(target=watchdog, daemon=True).start()
     try:
         # Process 0 serves the coordinator on that very address (127.0.0.1 here), nowhere else.
         jax.distributed.initialize(coordinator, num_processes=num_processes, process_id=process_id,
                                    coordinator_bind_address=coordinator if process_id == 0 else None,
-                                   initialization_timeout=60)
+                                   initialization_timeout=max(1, int(start_timeout) + 10))
     except Exception as e:
         stop(f"process {process_id}: could not join the coordinator at {coordinator}: {e}")
+    joined.set()
     print(JOINED, flush=True)
     if crash:
         stop(f"process {process_id}: stopping on purpose (--crash-process)")
@@ -148,7 +160,8 @@ def launch(n, local_devices, steps, timeout, port=None, crash_process=None, star
     try:
         for i in range(n):
             cmd = [sys.executable, __file__, "--coordinator", coordinator, "--num-processes", str(n),
-                   "--process-id", str(i), "--local-devices", str(local_devices), "--steps", str(steps)]
+                   "--process-id", str(i), "--local-devices", str(local_devices), "--steps", str(steps),
+                   "--start-timeout", str(start_timeout + 5)]  # the launcher's own limit comes first
             cmd += ["--crash-process", str(crash_process)] if crash_process is not None else []
             p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  start_new_session=True)
@@ -234,9 +247,10 @@ def check(parser, args):
             parser.error(f"--processes {processes}: at least 1")
         if args.port is not None and not 1 <= args.port <= 65535:
             parser.error(f"--port {args.port}: from 1 to 65535")
-        for name in ("timeout", "start_timeout"):
-            if not getattr(args, name) > 0:
-                parser.error(f"--{name.replace('_', '-')} {getattr(args, name):g}: more than 0 seconds")
+        if not args.timeout > 0:
+            parser.error(f"--timeout {args.timeout:g}: more than 0 seconds")
+    if not args.start_timeout > 0:
+        parser.error(f"--start-timeout {args.start_timeout:g}: more than 0 seconds")
     if args.local_devices < 1:
         parser.error(f"--local-devices {args.local_devices}: at least 1")
     if args.steps < 1:
@@ -265,7 +279,7 @@ def main(argv=None):
     check(parser, args)
     if args.coordinator:
         train(args.coordinator, args.num_processes, args.process_id, args.local_devices, args.steps,
-              crash=args.crash_process == args.process_id)
+              crash=args.crash_process == args.process_id, start_timeout=args.start_timeout)
         return 0
     return launch(args.processes, args.local_devices, args.steps, args.timeout, args.port, args.crash_process,
                   args.start_timeout)
