@@ -21,7 +21,7 @@ $(STAMP): FORCE
 
 FORCE:
 
-# pytest's workers (why three on two cores, and which tests share one: conftest.py)
+# pytest's workers (why four on two cores, and which tests share one: conftest.py)
 WORKERS ?= 4
 PYTEST  := $(PY) -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
@@ -35,7 +35,7 @@ test: $(STAMP) $(if $(DECK_RENDERER),slides,no-decks)  ## nbval over every noteb
 no-decks:
 	@echo "make test: no decks to test: rendering them needs Quarto, or Node.js and npm for reveal.js (apt-get install nodejs npm)"
 
-test-lab: $(STAMP)         ## only the JupyterLab tests: every notebook and exercise run from the Run menu
+test-lab: $(STAMP)         ## only the JupyterLab tests: 04 and the first exercise run from the Run menu, the rest opened
 	$(PYTEST) tests/test_lab.py
 
 lab: exercises             ## JupyterLab with the lecture's kernel (127.0.0.1, token; root allowed): PORT=8890 LAB_ARGS=--no-browser

@@ -1,7 +1,7 @@
 """`make lab`'s JupyterLab, started as `make lab` starts it (lecture.lab): as root
 here, on 127.0.0.1, behind a token, with the project's kernel, the Quarto extension
 and the project's offline settings; then, in headless Chromium as a student would,
-two lecture notebooks and the first exercise run from the Run menu, and every other
+a lecture notebook (04) and the first exercise run from the Run menu, and every other
 notebook and exercise opened and checked as stored (see RUN below). The server serves a
 copy of the project's notebooks (JupyterLab autosaves), is stopped afterwards
 whatever happens, and a server that does not come up fails with a plain message."""
@@ -28,14 +28,15 @@ from lecture import KERNEL_DISPLAY, KERNEL_NAME
 from lecture.tooling import free_port
 
 LECTURE = [n.path for n in catalog.lecture()]  # the lecture's own notebooks (their front matter says)
-# Run from the Run menu: 04 (text, arrays, figures, an error: all a cell can show here)
-# and 07. The other lecture notebooks, which nbval runs anyway, are opened and checked
-# as stored instead: 03, 05 and 06, whose cells are nearly half of the suite's CPU time
-# (the timing cells' workloads, the unrolled jit(fit_simple) compile, the MLP's 1000
-# steps), and 01 and 02, whose cells show nothing that 04's do not.
+# Run from the Run menu: 04 (text, arrays, figures, an error: all a cell can show here).
+# The other lecture notebooks, which nbval runs anyway, are opened and checked as stored
+# instead: 03, 05 and 06, whose cells are nearly half of the suite's CPU time (the timing
+# cells' workloads, the unrolled jit(fit_simple) compile, the MLP's 1000 steps), 01 and
+# 02, whose cells show nothing that 04's do not, and 07, which has no code to run.
 OPENED_NOT_RUN = {"01-jax-numpy", "02-prng", "03-performance-jit", "05-regression", "06-pytrees-mlp"}
-RUN = [p for p in LECTURE if p.stem not in OPENED_NOT_RUN]
-OPENED = [p for p in NOTEBOOKS if p.stem in OPENED_NOT_RUN or p not in LECTURE]
+RUN = [p for p in LECTURE if p.stem not in OPENED_NOT_RUN and code_cells(read(p))]
+NOT_RUN = [p for p in LECTURE if p not in RUN]
+OPENED = [p for p in NOTEBOOKS if p not in LECTURE]
 SCREENSHOTS = ROOT / "tests" / "screenshots"
 # A request to anywhere but this machine's JupyterLab (a CDN, a font, a tracker).
 OUTSIDE = re.compile(r"^(?!(?:https?|wss?)://127\.0\.0\.1[:/]|data:|blob:|about:)")
@@ -215,10 +216,8 @@ def run_all(page, path, n_code):
         # a fresh clone: the kernel idle, no cell queued), so choose it again until the
         # first cell is queued or has run.
         started = f"() => /[*\\d]/.test(document.querySelector('{NOTEBOOK} .jp-CodeCell .jp-InputPrompt').textContent)"
-        for attempt in range(3 if n_code else 1):  # (07, the "What next?" deck, has no code)
+        for attempt in range(3):
             menu(page, "Run", "Run All Cells")
-            if not n_code:
-                break
             try:
                 page.wait_for_function(started, timeout=15000, polling=200)
                 break
@@ -269,19 +268,18 @@ def test_a_student_runs_every_cell_from_the_run_menu(lab_page, name):
 
 @pytest.mark.long
 def test_the_notebooks_not_run_here_show_their_stored_outputs_as_the_lecture(lab_page):
-    for p in LECTURE:
-        if p.stem in OPENED_NOT_RUN:
-            with opened(lab_page, f"notebooks/{p.name}"):
-                cells = lab_page.evaluate(CELLS)
-                assert_reads_as_a_lesson(lab_page, f"notebooks/{p.name}", cells)
-                assert_shows_the_lecture(read(p), cells)
+    for p in NOT_RUN:
+        with opened(lab_page, f"notebooks/{p.name}"):
+            cells = lab_page.evaluate(CELLS)
+            assert_reads_as_a_lesson(lab_page, f"notebooks/{p.name}", cells)
+            assert_shows_the_lecture(read(p), cells)
 
 
 @pytest.mark.long
 def test_every_exercise_and_notebook_beyond_the_lecture_opens_with_the_projects_kernel_and_reads_cleanly(lab_page):
     """Opened, not run (the lecture's notebooks and the first exercise are run above)."""
     for path in [f"exercises/student/{name}.ipynb" for name in EXERCISES] + [
-            f"notebooks/{p.name}" for p in OPENED if p.stem not in OPENED_NOT_RUN]:
+            f"notebooks/{p.name}" for p in OPENED]:
         with opened(lab_page, path):  # the kernel shown is the project's (opened() waits for it)
             cells = lab_page.evaluate(CELLS)
             assert_reads_as_a_lesson(lab_page, path, cells)

@@ -167,7 +167,10 @@ def check_deck(page, deck, notebook):
     for index in range(total):
         page.evaluate(f"(() => {{ const i = Reveal.getIndices(Reveal.getSlides()[{index}]); Reveal.slide(i.h, i.v); }})()")
         page.evaluate("Reveal.getCurrentSlide().querySelectorAll('.fragment').forEach(f => f.classList.add('visible'))")
-        page.wait_for_timeout(50)
+        # Wait for the event, not a time: every fragment shown whole (reveal.js fades them in).
+        # Nothing that stays hidden is then measured as absent.
+        page.wait_for_function("""() => [...Reveal.getCurrentSlide().querySelectorAll('.fragment')]
+            .every(f => parseFloat(getComputedStyle(f).opacity) === 1)""", timeout=30000)
         problems = page.evaluate(f"() => ({PROBE_JS})(Reveal.getCurrentSlide())")
         # The course's chrome: "n / total" and the footer line of _quarto.yml on every slide.
         number, shown_footer = page.evaluate("""() => [
