@@ -16,12 +16,18 @@ import pytest
 import lockfile
 from browser import NO_CHROMIUM, chromium, find_chromium
 from lecture import TIMEIT_ONCE
-from lecture.tooling import ROOT
+from lecture.tooling import ROOT, die_with_parent
 
 
 # Every kernel the tests start (nbval's, JupyterLab's, the grader's) inherits this: the
 # lecture's %timeit cells then time their statement once (the lecture package says why).
 os.environ.setdefault(TIMEIT_ONCE, "1")
+
+# A test run dies with whatever started it (make, a shell, CI), however that ends: pytest
+# and each of its workers get SIGTERM when their parent dies, the servers the tests start
+# get it when their worker dies, and kernels end when their server or worker is gone
+# (ipykernel watches its parent). Nothing of a stopped run is left running.
+die_with_parent()
 
 
 def locked_versions(names=("jax", "jaxlib")):

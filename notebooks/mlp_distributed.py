@@ -39,7 +39,7 @@ import jax  # importing starts no backend: the settings in train() still come fi
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from lecture.tooling import free_port
+from lecture.tooling import child_dies_with_us, free_port
 from lecture import exported  # the project's package (make setup); importing it starts no JAX backend
 
 TOLERANCE = 1e-6  # final losses of processes and of the one-process fit agree within this
@@ -164,7 +164,7 @@ def launch(n, local_devices, steps, timeout, port=None, crash_process=None, star
                    "--start-timeout", str(start_timeout + 5)]  # the launcher's own limit comes first
             cmd += ["--crash-process", str(crash_process)] if crash_process is not None else []
             p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                 start_new_session=True)
+                                 start_new_session=True, preexec_fn=child_dies_with_us(signal.SIGKILL))
             processes.append(p)
             outs.append([]), errs.append([]), joined.append(threading.Event())
             readers += [threading.Thread(target=_read, args=(p.stdout, outs[i], joined[i]), daemon=True),

@@ -70,8 +70,9 @@ def test_the_solution_passes_every_check_and_the_untouched_student_version_fails
 
 def test_grading_a_class_names_each_exercise_from_the_notebook_and_gives_every_submission_a_row(
         built_exercises, tmp_path):
-    """A renamed copy is graded with no spurious error; an endless loop is stopped at the cell
-    time-out; a broken file and a notebook of no exercise get their rows; the others are graded."""
+    """A renamed copy is graded with no spurious error; an honest, correct submission gets
+    full marks through the same contained path; an endless loop is stopped at the cell
+    time-out; a broken file and a notebook of no exercise get their rows."""
     returned = tmp_path / "returned"
     returned.mkdir()
     shutil.copyfile(built_exercises / "student" / "02-prng.ipynb", returned / "bob.ipynb")  # named in its cells only
@@ -83,7 +84,8 @@ def test_grading_a_class_names_each_exercise_from_the_notebook_and_gives_every_s
     stranger = json.loads((built_exercises / "student" / "02-prng.ipynb").read_text())
     stranger["cells"] = [c for c in stranger["cells"] if "otter" not in "".join(c["source"])]
     (returned / "stranger.ipynb").write_text(json.dumps(stranger))
-    submissions = [returned / n for n in ("bob.ipynb", "notes.ipynb", "stranger.ipynb")]
+    shutil.copyfile(ROOT / "exercises" / "solutions" / "02-prng.ipynb", returned / "alice.ipynb")  # every answer right
+    submissions = [returned / n for n in ("bob.ipynb", "alice.ipynb", "notes.ipynb", "stranger.ipynb")]
 
     rows = exercises.grade_all(submissions, autograders=built_exercises / "autograder", progress=lambda line: None)
     # The endless loop alone with a 3 s limit a cell: on a busy machine its setup cell may
@@ -91,10 +93,12 @@ def test_grading_a_class_names_each_exercise_from_the_notebook_and_gives_every_s
     (carol,) = exercises.grade_all([returned / "carol-03.ipynb"], cell_timeout=3,
                                    autograders=built_exercises / "autograder", progress=lambda line: None)
 
-    bob, notes, stranger = rows
+    bob, alice, notes, stranger = rows
     rows = [bob, carol, notes, stranger]
     assert (bob["exercise"], bob["status"], bob["errors"]) == ("02-prng", "graded", [])
     assert bob["score"] == 0 and bob["possible"] == len(bob["questions"]) == 3
+    assert (alice["exercise"], alice["status"], alice["errors"]) == ("02-prng", "graded", [])
+    assert alice["score"] == alice["possible"] == 3
     assert (carol["exercise"], carol["status"]) == ("03-jit", "not graded: a cell ran past 3 s")
     assert notes["status"] == "not graded: not a readable notebook (invalid JSON, or not an .ipynb)"
     assert stranger["status"].startswith("not graded: answers no exercise")

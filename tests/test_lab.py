@@ -25,7 +25,7 @@ import catalog
 import exercises
 from helpers import NOTEBOOKS, ROOT, code_cells, read, tags
 from lecture import KERNEL_DISPLAY, KERNEL_NAME
-from lecture.tooling import free_port
+from lecture.tooling import child_dies_with_us, free_port
 
 LECTURE = [n.path for n in catalog.lecture()]  # the lecture's own notebooks (their front matter says)
 # Run from the Run menu: 04 (text, arrays, figures, an error: all a cell can show here).
@@ -63,7 +63,8 @@ def lab(tmp_path_factory, built_exercises):
     server = subprocess.Popen([sys.executable, "-m", "lecture.lab", "--port", str(port), "--no-browser",
                                "--root", work],
                               env=os.environ | {"JUPYTER_TOKEN": token}, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+                              stderr=subprocess.STDOUT, start_new_session=True,
+                              preexec_fn=child_dies_with_us())  # shuts its kernels down as it goes
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -1,6 +1,6 @@
 """Helpers of the project's scripts and tests, not of the lecture: the checkout's folder,
 its notebooks listed and read one way, a file written whole or not at all, a free port on
-this machine, and kernels on Unix sockets.
+this machine, kernels on Unix sockets, and processes that die with their parent.
 
 A file is written to a temporary file beside it (`.NAME.XXXX.part`, which no glob of the
 project's matches and git ignores), which is then renamed over it. A reader never sees
@@ -10,7 +10,9 @@ temporary file (only a SIGKILL can leave one)."""
 import contextlib
 import os
 import re
+import signal
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -102,3 +104,23 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def die_with_parent(signum=signal.SIGTERM, parent=None):
+    """Have Linux send this process `signum` when its parent dies, whatever ends the parent
+    (SIGKILL included): a test run's servers and workers do not outlive it. Call it in the
+    process itself, or as a child's preexec_fn with parent=os.getpid() captured before the
+    fork (a parent already gone then ends the child at once). Elsewhere than Linux, nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signum))  # PR_SET_PDEATHSIG
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
+
+
+def child_dies_with_us(signum=signal.SIGTERM):
+    """A preexec_fn for subprocess.Popen: the child gets `signum` when this process dies."""
+    parent = os.getpid()
+    return lambda: die_with_parent(signum, parent)
