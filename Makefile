@@ -8,7 +8,12 @@ REVEAL := slides/node_modules/reveal.js/dist/reveal.js
 NOTEBOOK_FILES := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 DECKS  := $(NOTEBOOK_FILES:notebooks/%.ipynb=slides/%.html)
 
-.PHONY: FORCE setup test no-decks test-lab lab exercises grade data execute review drift slides decks pdf bench lock clean need-chromium need-node
+.PHONY: FORCE help setup test no-decks test-lab lab exercises grade data execute review drift slides decks pdf bench lock clean need-chromium need-node
+
+.DEFAULT_GOAL := setup
+
+help:                      ## this list: every target and what it does
+	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## /{printf "make %-10s %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
 
 setup: $(STAMP)            ## the virtual environment from uv.lock, the package and its kernel: then all is offline (no Node.js)
 
