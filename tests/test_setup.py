@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -234,3 +235,29 @@ def test_ctrl_c_is_one_line_not_a_traceback(tool, line, monkeypatch, capsys):
         monkeypatch.setattr(module, "main", interrupted)
         assert module.cli(["grade", "x.ipynb"]) == 130
         assert capsys.readouterr().err.strip() == line
+
+
+def test_an_unreachable_package_index_is_named_in_one_line(monkeypatch):
+    with socket.socket() as closed:  # a port on this machine that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setattr(setup_env, "INDEX", ("127.0.0.1", port))
+    line = setup_env.index_unreachable()
+    assert line.startswith(f"make setup: the package index (127.0.0.1) cannot be reached (")
+    assert "UV_INDEX_URL" in line and "\n" not in line
+
+
+@pytest.mark.parametrize("python, says", [
+    ("/nonexistent", "make setup: PYTHON=/nonexistent does not run; name an interpreter of Python 3.12 or newer"),
+    (sys._base_executable, None),  # the interpreter the environment was made from
+])
+def test_make_setup_on_a_set_up_clone_checks_the_python_it_is_given(tmp_path, python, says):
+    """A set-up clone does not skip `make setup PYTHON=...`: a wrong one is refused in one line,
+    the environment's own one finds it up to date."""
+    done = subprocess.run([shutil.which("make"), "--no-print-directory", "setup", f"PYTHON={python}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    if says:
+        assert done.returncode != 0 and done.stderr.splitlines()[0] == says
+    else:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().startswith("make setup: .venv is up to date")

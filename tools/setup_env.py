@@ -211,7 +211,7 @@ def setup(argv=None):
     if not python.exists():
         print(f"creating {VENV.relative_to(ROOT)} with {base} (Python {'.'.join(map(str, want))})", flush=True)
         run(base, "-m", "venv", VENV)
-    stamp, now = read_stamp(), {"inputs": digest(), "base": str(base)}
+    stamp, now = read_stamp(), {"inputs": digest(), "base": os.path.realpath(base)}
     broken = damaged()
     if stamp == now and not broken:
         if not args.quiet:
