@@ -258,6 +258,10 @@ def run(tiny=False, notebooks=NOTEBOOKS):
               f"mini-batch SGD, {epochs} epochs, batch {batch}")
         results[name] = {k: v / epochs if k.endswith("_s") else v for k, v in results[name].items()}
 
+    progress("MLP on two simulated hosts against one process with the same 4 devices ...")
+    hosts = two_hosts(tiny, notebooks)
+    progress("... " + (f"{hosts['ratio']:.3f}x the steps per second" if "ratio" in hosts else hosts["skipped"]))
+
     speedups = {k: results[a]["median_s"] / results[b]["median_s"] for k, (a, b) in SPEEDUPS.items()}
     speedups["scan_compile_vs_unrolled"] = compile_s["fit_unrolled"] / compile_s["fit_scan"]
     lecture_speedups = {k: LECTURE[a] / LECTURE[b] for k, (a, b) in SPEEDUPS.items() if a in LECTURE and b in LECTURE}
@@ -276,8 +280,38 @@ def run(tiny=False, notebooks=NOTEBOOKS):
         "lecture_seconds": LECTURE,
         "lecture_speedups": lecture_speedups,
         "matmul_gflops": gflops,
+        "two_hosts": hosts,
         "bars": BARS,
     }
+
+
+def two_hosts(tiny, notebooks):
+    """The distributed MLP's training steps per second on two hosts (two network namespaces
+    on one link, 2 CPU devices each: notebooks/mlp_distributed.py as a cluster runs it)
+    against one process with the same 4 devices, in one run; the ratio is two hosts over
+    one. {"skipped": why} where hosts cannot be simulated (root and iproute2 are needed)."""
+    import re
+
+    from lecture import hosts
+
+    why = hosts.unavailable()
+    if why:
+        return {"skipped": f"not measured: {why}"}
+    script, steps = Path(notebooks) / "mlp_distributed.py", (100 if tiny else 1000)
+    one = subprocess.run([sys.executable, script, "--processes", "1", "--local-devices", "4", "--steps", str(steps)],
+                         capture_output=True, text=True, timeout=900, check=True)
+    one_rate = float(re.search(r"([\d.]+) steps/s", one.stdout).group(1))
+    with hosts.Hosts(2) as pair:
+        running = [pair.popen(i, [sys.executable, script, "--coordinator", "node0:23470", "--num-processes", "2",
+                                  "--process-id", str(i), "--local-devices", "2", "--steps", str(steps)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+        outputs = [p.communicate(timeout=900) for p in running]
+    if any(p.returncode for p in running):
+        raise RuntimeError("the two-host run failed: " + " | ".join(err.strip() for _, err in outputs))
+    reports = [json.loads(line) for out, _ in outputs for line in out.splitlines() if line.startswith("{")]
+    two_rate = min(r["steps_per_s"] for r in reports)  # the run goes at its slower process's pace
+    return {"steps": steps, "one_process_steps_per_s": one_rate, "two_hosts_steps_per_s": two_rate,
+            "ratio": two_rate / one_rate}
 
 
 def table(report):
@@ -303,6 +337,13 @@ def table(report):
               + (f"; peak {peak:.0f} ({m['cores']} cores x {m['clock_ghz']:.2f} GHz x {m['flops_per_cycle']}"
                  f" float32 FLOPs/cycle: {m['assumes']}) -> NumPy {100 * g['matmul_numpy'] / peak:.0f}%,"
                  f" JAX {100 * g['matmul_jax_block'] / peak:.0f}% of peak" if peak else "; peak unknown")]
+    h = report.get("two_hosts", {})
+    if "ratio" in h:
+        lines.append(f"MLP on two hosts (2 processes x 2 devices, gloo over a network link): "
+                     f"{h['two_hosts_steps_per_s']:.0f} steps/s against {h['one_process_steps_per_s']:.0f} in one "
+                     f"process with the same 4 devices: {h['ratio']:.3f}x")
+    elif h:
+        lines.append(f"MLP on two hosts: {h['skipped']}")
     return "\n".join(lines)
 
 

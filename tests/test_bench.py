@@ -39,6 +39,11 @@ def test_tiny_benchmark_writes_its_report_and_plot(tmp_path):
     assert "speed-up" in result.stdout and "slides" in result.stdout
     assert "fit_simple: jit over eager" in result.stdout  # rows in words, the bar beside ours
     assert "matmul" in result.stderr  # progress is shown while it runs
+    hosts = report["two_hosts"]  # measured where hosts can be simulated (root), else says why not
+    assert set(hosts) in ({"skipped"}, {"steps", "one_process_steps_per_s", "two_hosts_steps_per_s", "ratio"})
+    if "ratio" in hosts:
+        assert hosts["ratio"] == pytest.approx(hosts["two_hosts_steps_per_s"] / hosts["one_process_steps_per_s"])
+        assert "MLP on two hosts (2 processes x 2 devices" in result.stdout
 
 
 def test_the_benchmark_runs_the_notebooks_own_cells(tmp_path):
