@@ -92,8 +92,8 @@ need-node:                 # one line and a stop when Node.js or npm is missing:
 	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || \
 	  { echo "make slides: the decks need Node.js and npm for reveal.js (apt-get install nodejs npm; brew install node; winget install OpenJS.NodeJS), or Quarto"; exit 1; }
 
-pdf: need-chromium slides ## PDF handouts of the decks (headless Chromium)
-	$(PY) tools/pdf_slides.py
+pdf: need-chromium slides ## PDF handouts of the decks (headless Chromium); NOTES=1: with speaker notes, NN-*.notes.pdf
+	$(PY) tools/pdf_slides.py $(if $(NOTES),--notes)
 
 bench: $(STAMP)            ## the lecture's timing claims side by side -> bench/results/ (BENCH_OUT=bench/reference: the committed run)
 	$(PY) bench/run.py $(if $(BENCH_OUT),--out $(BENCH_OUT))

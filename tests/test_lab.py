@@ -191,6 +191,8 @@ CELLS = f"""() => {{ const visible = {VISIBLE_TEXT};
     error: !!c.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'),
     output: [...c.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent).join('\\n'),
     images: [...c.querySelectorAll('.jp-OutputArea-output img')].map(i => i.complete && i.naturalWidth > 0),
+    notes: [...c.querySelectorAll('.jp-MarkdownOutput .notes')].filter(n => n.getBoundingClientRect().height > 0
+      && n.textContent.trim().length > 0).length,
     markdown: c.classList.contains('jp-MarkdownCell') ? visible(c.querySelector('.jp-MarkdownOutput')) : ''}}))}}"""
 
 
@@ -258,6 +260,8 @@ def assert_shows_the_lecture(nb, cells):
     stored = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     shown = [ok for c in cells for ok in c["images"]]
     assert len(shown) == stored and all(shown), "every figure renders"
+    written = sum(c.source.count("::: {.notes}") for c in nb.cells if c.cell_type == "markdown")
+    assert sum(c["notes"] for c in cells) == written, "every speaker note shows as a note"
     assert_no_quarto_markup(cells)
 
 

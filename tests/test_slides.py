@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
+import catalog
 from helpers import MACHINE_ONLY, NOTEBOOKS, ROOT, headings, read
 from render_slides import revealjs_options
 
 pytestmark = pytest.mark.decks  # every test here reads the rendered decks
+LECTURE = {n.stem for n in catalog.lecture()}  # their slides carry speaker notes
 SLIDES = ROOT / "slides"
 SHOTS = ROOT / "tests" / "screenshots"
 MACHINERY = ["#|", "nbval", "raises-exception", "from lecture import", "setup()", "NBVAL"]
@@ -140,6 +142,7 @@ def check_deck(page, deck, notebook):
     page.evaluate("Reveal.layout()")
 
     nb = read(notebook)
+    lecture = notebook.stem in LECTURE
     total = page.evaluate("Reveal.getTotalSlides()")
     assert total == expected_slides(nb)
 
@@ -172,6 +175,15 @@ def check_deck(page, deck, notebook):
         page.wait_for_function("""() => [...Reveal.getCurrentSlide().querySelectorAll('.fragment')]
             .every(f => parseFloat(getComputedStyle(f).opacity) === 1)""", timeout=30000)
         problems = page.evaluate(f"() => ({PROBE_JS})(Reveal.getCurrentSlide())")
+        # Speaker notes: in the speaker view (reveal.js's notes of the slide) on every slide of
+        # the lecture but its title slide, and never on the slide itself.
+        notes, notes_shown = page.evaluate("""() => [Reveal.getSlideNotes() || '',
+            [...Reveal.getCurrentSlide().querySelectorAll('.notes')].some(n => getComputedStyle(n).display !== 'none'
+              && n.getBoundingClientRect().height > 0)]""")
+        if lecture and index > 0 and len(notes.split()) < 20:
+            problems.append(f"no speaker notes (a paragraph) for the speaker view: {notes!r}")
+        if notes_shown:
+            problems.append("speaker notes show on the slide")
         # The course's chrome: "n / total" and the footer line of _quarto.yml on every slide.
         number, shown_footer = page.evaluate("""() => [
             document.querySelector('.reveal .slide-number')?.innerText.trim() ?? '',
@@ -214,6 +226,17 @@ def check_print_view(page, deck, notebook):
     assert not problems, f"handout pages with problems: {problems}"
 
 
+def test_the_instructors_pdf_adds_the_notes_and_the_handout_leaves_them_out(browser, tmp_path):
+    """make pdf NOTES=1: each slide followed by a page of its notes (reveal.js's showNotes),
+    beside the handout, which make pdf writes without them."""
+    notebook = ROOT / "notebooks" / "07-what-next.ipynb"
+    deck = Path(shutil.copy(SLIDES / f"{notebook.stem}.html", tmp_path))
+    subprocess.run([sys.executable, ROOT / "tools" / "pdf_slides.py", "--notes", deck], check=True, capture_output=True)
+    pages = len(re.findall(rb"/Type\s*/Page\b", deck.with_suffix(".notes.pdf").read_bytes()))
+    assert pages == 2 * expected_slides(read(notebook))  # reveal.js gives every slide its notes page
+    assert not deck.with_suffix(".pdf").exists()
+
+
 def test_pdf_handout_has_a_page_per_slide(browser, tmp_path):
     notebook = ROOT / "notebooks" / "07-what-next.ipynb"
     built = SLIDES / f"{notebook.stem}.html"
@@ -223,3 +246,31 @@ def test_pdf_handout_has_a_page_per_slide(browser, tmp_path):
     pdf = deck.with_suffix(".pdf").read_bytes()
     assert pdf.startswith(b"%PDF")
     assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == expected_slides(read(notebook))
+
+
+def test_the_speaker_view_shows_each_slides_notes(browser):
+    """reveal.js's speaker view (S), opened from a lecture deck as an instructor opens it:
+    it shows the current slide's notes, and follows the deck to the next slide's."""
+    notebook = ROOT / "notebooks" / "02-prng.ipynb"
+    page = browser.new_page()
+    try:
+        open_deck(page, (SLIDES / f"{notebook.stem}.html").as_uri())
+        page.evaluate("(() => { const i = Reveal.getIndices(Reveal.getSlides()[2]); Reveal.slide(i.h, i.v); })()")
+        notes_text = "Reveal.getCurrentSlide().querySelector('aside.notes').textContent"
+        expected = [page.evaluate(notes_text)]
+        with page.expect_popup() as popup_info:
+            page.keyboard.press("s")
+        speaker = popup_info.value
+        shown = ".speaker-controls-notes .value"
+        speaker.wait_for_function(f"() => (document.querySelector('{shown}')?.innerText || '').trim().length > 0",
+                                  timeout=30000)
+        assert " ".join(speaker.inner_text(shown).split()) == " ".join(expected[0].split())
+        page.evaluate("Reveal.next()")
+        while page.evaluate("Reveal.getCurrentSlide().querySelectorAll('.fragment:not(.visible)').length"):
+            page.evaluate("Reveal.next()")
+        expected.append(page.evaluate(notes_text))
+        speaker.wait_for_function(f"""(want) => (document.querySelector('{shown}')?.innerText || '')
+            .split(/\\s+/).join(' ').trim() === want""", arg=" ".join(expected[1].split()), timeout=30000)
+        assert expected[0] != expected[1]
+    finally:
+        page.close()

@@ -103,7 +103,8 @@ def remove_orphans(slides=SLIDES, notebooks=None):
     """Decks and handouts whose notebook is gone (renamed or removed) taken out of `slides`:
     the front page lists the notebooks, and a stale deck would outlive its lecture. Returns them."""
     stems = {n.stem for n in decks(notebooks)}
-    gone = [p for p in sorted(slides.glob("[0-9]*.html")) + sorted(slides.glob("[0-9]*.pdf")) if p.stem not in stems]
+    gone = [p for p in sorted(slides.glob("[0-9]*.html")) + sorted(slides.glob("[0-9]*.pdf"))
+            if p.name.split(".")[0] not in stems]  # 01-jax-numpy.pdf and 01-jax-numpy.notes.pdf
     for path in gone:
         path.unlink()
     return gone

@@ -1,7 +1,9 @@
 """`make pdf`: PDF handouts of the decks, one page per slide, from reveal.js's
-print view in headless Chromium (offline).
+print view in headless Chromium (offline). With --notes (`make pdf NOTES=1`), the
+instructor's copy instead: each slide followed by a page of its speaker notes
+(reveal.js's showNotes), written beside the handout as NN-name.notes.pdf.
 
-    python tools/pdf_slides.py [DECK.html ...]     (default: every deck in slides/)
+    python tools/pdf_slides.py [--notes] [DECK.html ...]     (default: every deck in slides/)
 """
 
 import sys
@@ -15,7 +17,10 @@ SLIDES = ROOT / "slides"
 
 
 def main(argv=None):
-    decks = [Path(a).resolve() for a in (argv or [])] or sorted(
+    argv = list(argv or [])
+    notes = "--notes" in argv
+    argv = [a for a in argv if a != "--notes"]
+    decks = [Path(a).resolve() for a in argv] or sorted(
         p for p in SLIDES.glob("[0-9]*.html"))
     if not decks:
         sys.exit("make pdf: no decks in slides/: run `make slides` first")
@@ -23,10 +28,11 @@ def main(argv=None):
         with chromium() as browser:
             page = browser.new_page()
             for deck in decks:
-                page.goto(deck.as_uri() + "?print-pdf&pdfSeparateFragments=false")
+                page.goto(deck.as_uri() + "?print-pdf&pdfSeparateFragments=false"
+                          + ("&showNotes=separate-page" if notes else ""))
                 page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=15000)
                 page.wait_for_timeout(300)
-                target = deck.with_suffix(".pdf")
+                target = deck.with_suffix(".notes.pdf" if notes else ".pdf")
                 # The page is reveal.js's print page: the deck's slide size (_quarto.yml) and its margin.
                 page.wait_for_function("() => document.querySelector('.reveal .slides .pdf-page')", timeout=15000)
                 size = page.evaluate("""() => { const p = document.querySelector('.reveal .slides .pdf-page');
@@ -37,7 +43,7 @@ def main(argv=None):
                 print(f"wrote {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
     except RuntimeError as e:
         sys.exit(f"make pdf: {e}")
-    if not argv:  # the front page links the handouts now there
+    if not argv and not notes:  # the front page links the handouts now there
         print(f"wrote {write_index().relative_to(ROOT)}")
 
 
