@@ -18,7 +18,7 @@ which limit it was), and checks that all processes agree on the final loss, and 
 it equals the one-process fit within 1e-6. When a process fails, its own error line is
 quoted, not the stack frames that follow it.
 
-One process of a run, as on each of several machines (see the README, "Many machines"):
+One process of a run, as on each of several machines (docs/maintainer.md, "Many machines"):
 
     python notebooks/mlp_distributed.py --coordinator HOST:PORT --num-processes N --process-id I
     srun python notebooks/mlp_distributed.py --slurm          (cluster/mlp_distributed.sbatch)

@@ -5,7 +5,7 @@ never through 127.0.0.1; nothing leaves the namespaces the test made, which are 
 after it. Run the way a cluster user runs it: one supervised process per host with
 --coordinator, or under SLURM's variables as srun sets them. Then the faults: a peer
 killed, the link taken down, a coordinator that never comes up; each survivor ends within
-its stated bound (README, "Many machines") with one line and no native stack frame.
+its stated bound (docs/maintainer.md, "Many machines") with one line and no native stack frame.
 
 Needs root, `ip` and `unshare` (CI has them); elsewhere every test here is skipped with
 the reason."""

@@ -1,4 +1,4 @@
-"""The README's claim for machines other than this one: the MLP notebook (06), whose
+"""The maintainer guide's claim for machines other than this one: the MLP notebook (06), whose
 initial loss sits on a rounding edge (5.6400149), passes nbval unchanged on a CPU limited
 to AVX2 or to SSE4.2 (no FMA), and on one core with one thread. Each is a real nbval run
 of 06 in a process of its own, with XLA told so."""
