@@ -42,13 +42,13 @@ LESSON_EXTENSION = "sta663-lesson"
 # A JupyterLab extension of the project's, written here rather than built: a module
 # federation container (what JupyterLab loads from an extension's remoteEntry.js) whose
 # "./style" module adds tools/jupyterlab/lesson.css to the page, and whose "./extension"
-# module has no plugins.
+# module has one plugin, tools/jupyterlab/figure-alt.js (figures' alt text from `#| fig-alt:`).
 REMOTE_ENTRY = """var _JUPYTERLAB;
 (_JUPYTERLAB = void 0 === _JUPYTERLAB ? {} : _JUPYTERLAB)[%(name)s] = {
   init: function () {},
   get: function (module) {
     if (module === "./extension") {
-      return Promise.resolve(function () { return {__esModule: true, default: []}; });
+      return Promise.resolve(function () { return {__esModule: true, default: [%(plugin)s]}; });
     }
     if (module === "./style") {
       return Promise.resolve(function () {
@@ -85,7 +85,8 @@ def jupyter_files():
         "share/jupyter/lab/settings/overrides.json": (LAB_FILES / "overrides.json").read_text(encoding="utf-8"),
         "etc/jupyter/labconfig/page_config.json": (LAB_FILES / "page_config.json").read_text(encoding="utf-8"),
         f"{extension}/static/remoteEntry.js":
-            REMOTE_ENTRY % {"name": json.dumps(LESSON_EXTENSION), "css": json.dumps(css)},
+            REMOTE_ENTRY % {"name": json.dumps(LESSON_EXTENSION), "css": json.dumps(css),
+                            "plugin": (LAB_FILES / "figure-alt.js").read_text(encoding="utf-8").strip()},
         f"{extension}/package.json": json.dumps({
             "name": LESSON_EXTENSION, "version": "1.0.0",
             "description": "The lecture's notebooks read as a lesson: slide layout hidden (tools/jupyterlab/lesson.css)",

@@ -86,3 +86,15 @@ def test_the_lectures_notebooks_pass_the_check_make_slides_runs():
 
     check = subprocess.run([sys.executable, ROOT / "tools" / "catalog.py", "--check"], capture_output=True, text=True)
     assert check.returncode == 0 and check.stdout == check.stderr == ""
+
+
+@pytest.mark.decks
+def test_the_front_page_meets_wcag_2_1_aa(browser):
+    from test_slides import axe_violations
+
+    page = browser.new_page()
+    try:
+        page.goto((SLIDES / "index.html").as_uri())
+        assert axe_violations(page, whole=True) == []
+    finally:
+        page.close()

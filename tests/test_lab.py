@@ -191,14 +191,31 @@ CELLS = f"""() => {{ const visible = {VISIBLE_TEXT};
     error: !!c.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'),
     output: [...c.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent).join('\\n'),
     images: [...c.querySelectorAll('.jp-OutputArea-output img')].map(i => i.complete && i.naturalWidth > 0),
+    alts: [...c.querySelectorAll('.jp-OutputArea-output img')].map(i => i.alt || ''),
     notes: [...c.querySelectorAll('.jp-MarkdownOutput .notes')].filter(n => n.getBoundingClientRect().height > 0
       && n.textContent.trim().length > 0).length,
     markdown: c.classList.contains('jp-MarkdownCell') ? visible(c.querySelector('.jp-MarkdownOutput')) : ''}}))}}"""
 
 
+AXE = ROOT / "slides" / "node_modules" / "axe-core" / "axe.min.js"
+# axe on the notebook's own content (its markdown and its outputs, figures included), not on
+# JupyterLab's widgets around it, whose violations are upstream's (docs/maintainer.md lists them).
+AXE_CONTENT = f"""async () => (await axe.run({{include: [['{NOTEBOOK} .jp-MarkdownOutput'],
+      ['{NOTEBOOK} .jp-OutputArea-output']]}},
+    {{runOnly: {{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}}, resultTypes: ['violations']}}))
+    .violations.map(v => `${{v.id}}: ${{v.nodes.slice(0, 2).map(n => n.target.join(' ')).join(', ')}}`)"""
+
+
 def assert_reads_as_a_lesson(page, path, cells):
-    """No request left the machine, and no markdown cell is shown with nothing to read
-    (a cell of slide layout alone: Quarto's fences); a screenshot to look at."""
+    """No request left the machine, no markdown cell is shown with nothing to read (a cell
+    of slide layout alone: Quarto's fences), and axe-core finds no WCAG 2.1 AA violation in
+    the notebook's content; a screenshot to look at."""
+    if AXE.is_file():  # with the decks' packages (slides/package-lock.json), as in CI
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.add_script_tag(path=str(AXE))
+        assert page.evaluate(AXE_CONTENT) == [], f"{path}: axe (WCAG 2.1 AA) in the notebook's content"
+    elif os.environ.get("CI"):
+        pytest.fail("axe-core is missing: run `make slides` (npm ci in slides/)")
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"lab-{path.replace('/', '-').removesuffix('.ipynb')}.png")
     outside, page.outside[:] = list(page.outside), []
@@ -260,6 +277,9 @@ def assert_shows_the_lecture(nb, cells):
     stored = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     shown = [ok for c in cells for ok in c["images"]]
     assert len(shown) == stored and all(shown), "every figure renders"
+    described = [re.search(r'^#\| fig-alt: "(.*)"$', c.source, re.M).group(1) for c in nb.cells
+                 if c.cell_type == "code" and any("image/png" in o.get("data", {}) for o in c.outputs)]
+    assert [a for c in cells for a in c["alts"]] == described, "every figure carries its fig-alt as alt text"
     written = sum(c.source.count("::: {.notes}") for c in nb.cells if c.cell_type == "markdown")
     assert sum(c["notes"] for c in cells) == written, "every speaker note shows as a note"
     assert_no_quarto_markup(cells)

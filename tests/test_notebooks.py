@@ -142,6 +142,17 @@ def test_only_timing_cells_escape_comparison(path):
 
 
 @pytest.mark.parametrize("path", CODE_NOTEBOOKS, ids=CODE_IDS)
+def test_every_figure_is_described_in_a_sentence(path):
+    """Each plotting cell's `#| fig-alt:` (Quarto's option; the fallback, the PDF and JupyterLab
+    read it too): what the figure shows, in a sentence of at least eight words."""
+    for cell in code_cells(read(path)):
+        if any("image/png" in o.get("data", {}) for o in cell.outputs):
+            m = re.search(r'^#\| fig-alt: "([^"]+)"$', cell.source, re.M)
+            assert m, f"a figure without `#| fig-alt:`: {cell.source[:80]!r}"
+            assert len(m.group(1).split()) >= 8 and m.group(1).endswith("."), m.group(1)
+
+
+@pytest.mark.parametrize("path", CODE_NOTEBOOKS, ids=CODE_IDS)
 def test_figures_are_stored_as_png(path):
     for cell in code_cells(read(path)):
         if "plt." in cell.source:

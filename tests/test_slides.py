@@ -22,6 +22,19 @@ from render_slides import revealjs_options
 
 pytestmark = pytest.mark.decks  # every test here reads the rendered decks
 LECTURE = {n.stem for n in catalog.lecture()}  # their slides carry speaker notes
+AXE = ROOT / "slides" / "node_modules" / "axe-core" / "axe.min.js"  # from npm (slides/package-lock.json)
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]  # WCAG 2.0 and 2.1, levels A and AA
+AXE_RUN = """async (whole) => (await axe.run(whole ? document : Reveal.getCurrentSlide(),
+    {runOnly: {type: 'tag', values: %s}, resultTypes: ['violations']})).violations
+    .map(v => `${v.id}: ${v.nodes.slice(0, 2).map(n => n.target.join(' ')).join(', ')}`)""" % WCAG_AA
+
+
+def axe_violations(page, whole=False):
+    """axe-core's WCAG 2.0/2.1 A and AA violations on the page (whole) or the current slide,
+    injected from the local file: nothing is fetched."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    return page.evaluate(AXE_RUN, whole)
 SLIDES = ROOT / "slides"
 SHOTS = ROOT / "tests" / "screenshots"
 MACHINERY = ["#|", "nbval", "raises-exception", "from lecture import", "setup()", "NBVAL"]
@@ -158,8 +171,11 @@ def check_deck(page, deck, notebook):
     assert not MACHINE_ONLY.search(everything), f"a deck shows {MACHINE_ONLY.search(everything)[0]!r}"
 
     images = page.evaluate("""() => [...document.querySelectorAll('.reveal .slides img')].map(
-        i => ({src: i.src.slice(0, 30), ok: i.complete && i.naturalWidth > 0}))""")
+        i => ({src: i.src.slice(0, 30), ok: i.complete && i.naturalWidth > 0, alt: i.alt || ''}))""")
     assert all(i["ok"] for i in images), images
+    described = [i["alt"] for i in images if len(i["alt"].split()) >= 8]
+    assert len(described) == len(images), f"a figure without its description (alt text): {images}"
+    assert axe_violations(page, whole=True) == [], "axe (WCAG 2.1 AA) on the whole deck"
     figures = sum("image/png" in o.get("data", {}) for c in nb.cells
                   if c.cell_type == "code" for o in c.get("outputs", []))
     assert len(images) == figures
@@ -184,6 +200,7 @@ def check_deck(page, deck, notebook):
             problems.append(f"no speaker notes (a paragraph) for the speaker view: {notes!r}")
         if notes_shown:
             problems.append("speaker notes show on the slide")
+        problems += [f"axe (WCAG 2.1 AA): {v}" for v in axe_violations(page)]
         # The course's chrome: "n / total" and the footer line of _quarto.yml on every slide.
         number, shown_footer = page.evaluate("""() => [
             document.querySelector('.reveal .slide-number')?.innerText.trim() ?? '',
@@ -245,7 +262,23 @@ def test_pdf_handout_has_a_page_per_slide(browser, tmp_path):
     subprocess.run([sys.executable, ROOT / "tools" / "pdf_slides.py", deck], check=True, capture_output=True)
     pdf = deck.with_suffix(".pdf").read_bytes()
     assert pdf.startswith(b"%PDF")
+    # Tagged: a structure tree, the language, the title and an outline; figures with alt text.
+    assert b"/StructTreeRoot" in pdf and b"/MarkInfo" in pdf and b"/Outlines" in pdf
+    assert re.search(rb"/Lang\s*\(en\)", pdf) and re.search(rb"/Title\s*\(What next\?\)", pdf)
     assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == expected_slides(read(notebook))
+
+
+def test_a_handouts_figures_carry_their_alt_text(browser, tmp_path):
+    """The tagged PDF's figures are /Figure elements with /Alt: each figure's `#| fig-alt:`."""
+    notebook = ROOT / "notebooks" / "04-autograd-vmap.ipynb"
+    deck = Path(shutil.copy(SLIDES / f"{notebook.stem}.html", tmp_path))
+    subprocess.run([sys.executable, ROOT / "tools" / "pdf_slides.py", deck], check=True, capture_output=True)
+    pdf = deck.with_suffix(".pdf").read_bytes()
+    alts = [a.replace(rb"\(", b"(").replace(rb"\)", b")").decode() for a in re.findall(rb"/Alt\s*\(((?:[^)\\]|\\.)*)\)", pdf)]
+    wanted = [re.search(r'^#\| fig-alt: "(.*)"$', c.source, re.M).group(1) for c in read(notebook).cells
+              if c.cell_type == "code" and any("image/png" in o.get("data", {}) for o in c.outputs)]
+    assert len(re.findall(rb"/S\s*/Figure\b", pdf)) == len(wanted) == len(alts)
+    assert alts == wanted
 
 
 def test_the_speaker_view_shows_each_slides_notes(browser):

@@ -57,7 +57,7 @@ def page(entries, exercises):
   <style>
     body {{ font-family: system-ui, sans-serif; max-width: 46em; margin: 3em auto; padding: 0 1em; color: #222; line-height: 1.45; }}
     h1 {{ color: #1c3f73; margin-bottom: .2em; }} h2 {{ color: #1c3f73; margin-top: 1.6em; }}
-    li {{ margin: .7em 0; }} a {{ color: #2a76dd; }} a.deck {{ font-weight: 600; }}
+    li {{ margin: .7em 0; }} a {{ color: #1a5fb4; }} a.deck {{ font-weight: 600; }}
     .sub {{ display: block; color: #555; }} .links {{ display: block; font-size: .9em; }}
     .note {{ color: #555; font-size: .95em; }}
     .badge {{ font-size: .8em; font-weight: 600; color: #7a4d00; background: #fff3d6; border: 1px solid #efc46b;

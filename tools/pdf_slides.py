@@ -37,9 +37,14 @@ def main(argv=None):
                 page.wait_for_function("() => document.querySelector('.reveal .slides .pdf-page')", timeout=15000)
                 size = page.evaluate("""() => { const p = document.querySelector('.reveal .slides .pdf-page');
                                                 return {width: p.offsetWidth, height: p.offsetHeight}; }""")
+                # reveal.js marks every slide but the current one aria-hidden, which a tagged PDF
+                # honours: in the print view all are shown, so all are unhidden for the tags.
+                page.evaluate("document.querySelectorAll('.reveal [aria-hidden]').forEach(e => e.removeAttribute('aria-hidden'))")
                 with replacing(target) as partial:
+                    # Tagged (a structure tree, the language, figures' alt text) and with an outline,
+                    # for screen readers and the accessibility checks universities run on handouts.
                     page.pdf(path=str(partial), width=f"{size['width']}px", height=f"{size['height']}px",
-                             print_background=True)
+                             print_background=True, tagged=True, outline=True)
                 print(f"wrote {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
     except RuntimeError as e:
         sys.exit(f"make pdf: {e}")

@@ -118,7 +118,7 @@ def fenced(text, cls):
     return f"{fence} {{.{cls}}}\n{text}\n{fence}"
 
 
-def render_output(out, allow_error, where):
+def render_output(out, allow_error, where, alt=""):
     kind = out.output_type
     if kind == "stream":
         return fenced(out.text, "cell-output-stderr" if out.name == "stderr" else "cell-output")
@@ -133,7 +133,9 @@ def render_output(out, allow_error, where):
             base64.b64decode(png, validate=True)
         except binascii.Error:
             raise RenderError(f"{where} stores a PNG that is not valid base64: re-execute it (`make execute`)") from None
-        return f'![](data:image/png;base64,{png}){{.cell-figure}}'
+        # Quarto's `#| fig-alt:`, the figure's text alternative (pandoc writes it as the img's alt)
+        alt = " ".join(str(alt).split()).replace("[", "(").replace("]", ")")
+        return f'![{alt}](data:image/png;base64,{png}){{.cell-figure fig-alt="{html.escape(alt, quote=True)}"}}'
     if "text/plain" in data:
         return fenced(data["text/plain"], "cell-output")
     return ""
@@ -163,7 +165,8 @@ def notebook_markdown(nb, name):
             if options.get("echo", True) and code:
                 blocks.append(f"```python\n{code}\n```")
             if options.get("output", True):
-                blocks += [render_output(o, options.get("error", False), where) for o in cell.outputs]
+                blocks += [render_output(o, options.get("error", False), where, options.get("fig-alt", ""))
+                           for o in cell.outputs]
             if blocks:
                 parts.append("::: {.cell}\n" + "\n\n".join(b for b in blocks if b) + "\n:::")
     return front_matter(nb), "\n\n".join(parts) + "\n"
@@ -200,6 +203,8 @@ def pandoc_options(options):
     args = [variable(key) for key in REVEAL_SETTINGS if key in options]
     args += [f"--css={options['css']}"] if "css" in options else []
     args += [f"--syntax-highlighting={options['highlight-style']}"] if "highlight-style" in options else []
+    args += [f"--include-in-header={options['include-in-header']}"] if "include-in-header" in options else []
+    args += [f"--metadata=lang={options['lang']}"] if "lang" in options else []
     args += ["--embed-resources"] if options.get("embed-resources") else []
     return args
 

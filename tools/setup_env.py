@@ -44,7 +44,7 @@ LOCK = lockfile.REQUIREMENTS  # uv.lock exported for pip (tools/lock.py)
 STAMP = VENV / ".setup-done"
 # What an install is made from: a change to any of them installs again.
 INPUTS = ["uv.lock", "requirements.txt", "pyproject.toml", "hatch_build.py", "tools/jupyterlab/overrides.json",
-          "tools/jupyterlab/page_config.json", "tools/jupyterlab/lesson.css"]
+          "tools/jupyterlab/page_config.json", "tools/jupyterlab/lesson.css", "tools/jupyterlab/figure-alt.js"]
 INDEX = ("pypi.org", 443)  # the package index uv and pip read (unless configured otherwise)
 
 # The platforms JAX 0.12 publishes wheels for, as platform.system() and .machine() name

@@ -101,8 +101,12 @@ def _configure_pandas(pd):
 
 
 def _configure_matplotlib(ip):
-    """Figures as PNG (nbval does not compare PNG bytes), sized for a slide."""
+    """Figures as PNG (nbval does not compare PNG bytes), sized for a slide, readable
+    without colour: Matplotlib's colour-blind-safe palette (tableau-colorblind10), and
+    the lines of one plot told apart by their style as well (solid, dashed, dotted,
+    dash-dot), so that a legend never rests on colour alone."""
     import matplotlib
+    from cycler import cycler
 
     if ip is not None:
         ip.run_line_magic("matplotlib", "inline")  # after it: it sets rcParams of its own
@@ -115,7 +119,13 @@ def _configure_matplotlib(ip):
         "axes.spines.top": False,
         "axes.spines.right": False,
         "font.size": 11,
+        "axes.prop_cycle": cycler(color=CB_COLORS) + cycler(linestyle=["-", "--", ":", "-."]),
     })
+
+
+# Four colours of Matplotlib's tableau-colorblind10 style, the ones at least 3:1 against
+# the white figure (WCAG 1.4.11): blue, dark orange, dark grey, grey
+CB_COLORS = ["#006BA4", "#C85200", "#595959", "#898989"]
 
 
 def _when_imported(ip, name, configure):
