@@ -78,7 +78,7 @@ slides: $(STAMP)           ## the decks in slides/: Quarto where installed, else
 # configuration, the renderer, reveal.js or the lock (pandoc's version) changed.
 decks: $(DECKS) slides/index.html
 
-slides/%.html: notebooks/%.ipynb slides/theme.css _quarto.yml tools/render_slides.py $(REVEAL) uv.lock | $(STAMP)
+slides/%.html: notebooks/%.ipynb slides/theme.css slides/a11y.html slides/highlight.theme _quarto.yml tools/render_slides.py $(REVEAL) uv.lock | $(STAMP)
 	@$(PY) tools/render_slides.py $<
 
 slides/index.html: $(NOTEBOOK_FILES) tools/deck_index.py uv.lock | $(STAMP)
