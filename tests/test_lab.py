@@ -64,7 +64,7 @@ def lab(tmp_path_factory, built_exercises):
                                "--root", work],
                               env=os.environ | {"JUPYTER_TOKEN": token}, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True,
-                              preexec_fn=child_dies_with_us())  # shuts its kernels down as it goes
+                              preexec_fn=child_dies_with_us(signal.SIGKILL))  # its kernels follow it
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

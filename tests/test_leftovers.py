@@ -42,7 +42,7 @@ def wait_for(condition, what, limit=240):
 
 def test_a_killed_test_run_leaves_no_server_or_kernel_running(tmp_path):
     token = uuid.uuid4().hex
-    run = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:xdist", "-q", "-p", "no:randomly",
+    run = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:xdist", "-q",
                             "tests/test_lab.py", "-k", "test_a_student_runs_every_cell_from_the_run_menu"],
                            cwd=ROOT, env=os.environ | {MARKER: token}, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, start_new_session=True)

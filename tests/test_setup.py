@@ -66,6 +66,7 @@ def serves_the_lecture(command, clone, env, tmp_path):
     import secrets
     import signal
     import time
+    import urllib.error
     import urllib.request
 
     token = secrets.token_hex(16)
@@ -78,9 +79,17 @@ def serves_the_lecture(command, clone, env, tmp_path):
         while not (m := re.search(r"http://127\.0\.0\.1:(\d+)/lab", log.read_text())):
             assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
-        with urllib.request.urlopen(f"http://127.0.0.1:{m.group(1)}/api/kernelspecs?token={token}",
-                                    timeout=60) as answer:
-            specs = json.loads(answer.read())
+        # Jupyter prints its address, then listens (a moment later): ask until it answers.
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{m.group(1)}/api/kernelspecs?token={token}",
+                                            timeout=60) as answer:
+                    specs = json.loads(answer.read())
+                break
+            except urllib.error.URLError as e:
+                assert isinstance(e.reason, ConnectionRefusedError) and server.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, f"{command}: no answer at port {m.group(1)}"
+                time.sleep(0.2)
         assert specs["default"] == KERNEL_NAME and KERNEL_NAME in specs["kernelspecs"], command
     finally:
         os.killpg(server.pid, signal.SIGTERM)
