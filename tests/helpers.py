@@ -58,3 +58,20 @@ def headings(nb):
                 elif not in_fence and re.match(r"^#{1,2} ", line):
                     found.append(line)
     return found
+
+
+def end_process_group(process, grace=15):
+    """A server started in a session of its own, ended: SIGTERM to its group, SIGKILL if it
+    has not gone within `grace` seconds."""
+    import os
+    import signal
+    import subprocess
+
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -23,7 +23,7 @@ import pytest
 
 import catalog
 import exercises
-from helpers import NOTEBOOKS, ROOT, code_cells, read, tags
+from helpers import NOTEBOOKS, ROOT, code_cells, end_process_group, read, tags
 from lecture import KERNEL_DISPLAY, KERNEL_NAME
 from lecture.tooling import child_dies_with_us, free_port
 
@@ -79,13 +79,7 @@ def lab(tmp_path_factory, built_exercises):
                 time.sleep(0.3)
         yield base, token, work
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+        end_process_group(server)
         log.close()
         with pytest.raises(ProcessLookupError):
             os.killpg(server.pid, 0)  # nothing of the server is left

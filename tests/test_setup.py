@@ -18,7 +18,7 @@ import pytest
 import find_python
 import lockfile
 import setup_env
-from helpers import ROOT
+from helpers import ROOT, end_process_group
 from lecture import KERNEL_DISPLAY, KERNEL_NAME
 
 UV = lockfile.find_uv()
@@ -64,7 +64,6 @@ def serves_the_lecture(command, clone, env, tmp_path):
     """`command` (a shell line, as the README writes it) serves JupyterLab on 127.0.0.1 with
     the project's kernel for new notebooks; it is stopped after."""
     import secrets
-    import signal
     import time
     import urllib.error
     import urllib.request
@@ -92,12 +91,7 @@ def serves_the_lecture(command, clone, env, tmp_path):
                 time.sleep(0.2)
         assert specs["default"] == KERNEL_NAME and KERNEL_NAME in specs["kernelspecs"], command
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        end_process_group(server, grace=60)
 
 
 def python_312_or_current():
