@@ -153,6 +153,18 @@ def test_every_figure_is_described_in_a_sentence(path):
 
 
 @pytest.mark.parametrize("path", CODE_NOTEBOOKS, ids=CODE_IDS)
+def test_no_figure_sets_its_text_smaller_than_the_shared_setup(path):
+    """Figure text is the shared setup's FIGURE_FONT_PT or larger (the slides' legibility
+    standard, measured in tests/test_slides.py): no cell sets a smaller font size."""
+    from lecture import FIGURE_FONT_PT
+
+    for cell in code_cells(read(path)):
+        if "plt" in cell.source or "ax." in cell.source:  # a plotting cell
+            for name, size in re.findall(r"\b(fontsize|labelsize|font\.size)\W+(\d+(?:\.\d+)?)", cell.source):
+                assert float(size) >= FIGURE_FONT_PT, f"{name} {size} in {cell.source[:60]!r}"
+
+
+@pytest.mark.parametrize("path", CODE_NOTEBOOKS, ids=CODE_IDS)
 def test_figures_are_stored_as_png(path):
     for cell in code_cells(read(path)):
         if "plt." in cell.source:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import catalog
+from lecture import FIGURE_DPI, FIGURE_FONT_PT
 from helpers import MACHINE_ONLY, NOTEBOOKS, ROOT, headings, read
 from render_slides import revealjs_options
 
@@ -170,9 +171,18 @@ def check_deck(page, deck, notebook):
     everything = page.evaluate("document.querySelector('.reveal .slides').textContent")  # hidden slides too
     assert not MACHINE_ONLY.search(everything), f"a deck shows {MACHINE_ONLY.search(everything)[0]!r}"
 
-    images = page.evaluate("""() => [...document.querySelectorAll('.reveal .slides img')].map(
-        i => ({src: i.src.slice(0, 30), ok: i.complete && i.naturalWidth > 0, alt: i.alt || ''}))""")
+    images = page.evaluate("""() => [...document.querySelectorAll('.reveal .slides img')].map(i => {
+        const s = i.closest('section'), x = Reveal.getIndices(s); Reveal.slide(x.h, x.v);
+        s.querySelectorAll('.fragment').forEach(f => f.classList.add('visible'));
+        return {src: i.src.slice(0, 30), ok: i.complete && i.naturalWidth > 0, alt: i.alt || '',
+                scale: i.getBoundingClientRect().width / Reveal.getScale() / i.naturalWidth}; })""")
+    page.evaluate("Reveal.slide(0, 0)")
     assert all(i["ok"] for i in images), images
+    # Figure text: the shared setup's size (FIGURE_FONT_PT at FIGURE_DPI; no cell sets a smaller
+    # one: tests/test_notebooks.py) as the figure is shown, against the same 2.5% of the slide.
+    figure_text, least = FIGURE_FONT_PT * FIGURE_DPI / 72, MIN_TEXT * page.evaluate("Reveal.getConfig().height")
+    small = [(i["src"], round(figure_text * i["scale"], 1)) for i in images if figure_text * i["scale"] < least]
+    assert not small, f"figures whose text is shown under {least:g} px: {small}"
     described = [i["alt"] for i in images if len(i["alt"].split()) >= 8]
     assert len(described) == len(images), f"a figure without its description (alt text): {images}"
     assert axe_violations(page, whole=True) == [], "axe (WCAG 2.1 AA) on the whole deck"
