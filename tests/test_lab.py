@@ -116,10 +116,12 @@ def test_the_quarto_extension_and_the_offline_settings_are_in_place(lab):
         assert {k: schema[k]["default"] for k in values} == values, plugin
 
 
-def test_an_empty_token_is_refused():
+@pytest.mark.parametrize("token, says", [("", "JUPYTER_TOKEN is empty"), ("x", "JUPYTER_TOKEN has 1 characters"),
+                                         ("0123456789abcde", "JUPYTER_TOKEN has 15 characters, fewer than 16")])
+def test_an_empty_or_short_token_is_refused(token, says):
     result = subprocess.run([sys.executable, "-m", "lecture.lab", "--no-browser"],
-                            env=os.environ | {"JUPYTER_TOKEN": ""}, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 1 and "JUPYTER_TOKEN is empty" in result.stderr
+                            env=os.environ | {"JUPYTER_TOKEN": token}, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1 and says in result.stderr
 
 
 @pytest.fixture(scope="session")  # one JupyterLab page per worker, each notebook opened in it
@@ -321,12 +323,19 @@ def test_an_untouched_exercise_runs_and_each_check_says_plainly_what_fails(lab, 
         assert re.search(r"AssertionError: [A-Za-z]", check["output"]), check["output"]
 
 
-@pytest.mark.parametrize("where, name, text", [
-    ("JUPYTER_CONFIG_DIR", "jupyter_server_config.py", 'c.IdentityProvider.token = ""\n'),
-    ("JUPYTER_CONFIG_DIR", "jupyter_lab_config.json", '{"ServerApp": {"token": ""}}'),
-    ("HOME", "jupyter_notebook_config.py", "c.NotebookApp.token = ''\n"),
+@pytest.mark.parametrize("where, name, text, says", [
+    ("JUPYTER_CONFIG_DIR", "jupyter_server_config.py", 'c.IdentityProvider.token = ""\n', "IdentityProvider.token = ''"),
+    ("JUPYTER_CONFIG_DIR", "jupyter_server_config.json", '{"PasswordIdentityProvider": {"token": ""}}',
+     "PasswordIdentityProvider.token = ''"),
+    ("JUPYTER_CONFIG_DIR", "jupyter_lab_config.json", '{"ServerApp": {"token": ""}}', "ServerApp.token = ''"),
+    ("HOME", "jupyter_notebook_config.py", "c.NotebookApp.token = ''\n", "NotebookApp.token = ''"),
+    ("JUPYTER_CONFIG_DIR", "jupyter_server_config.py", "c.ServerApp.allow_unauthenticated_access = True\n",
+     "ServerApp.allow_unauthenticated_access = True"),
+    ("JUPYTER_CONFIG_DIR", "jupyter_server_config.json",
+     '{"ServerApp": {"identity_provider_class": "jupyter_server.auth.identity.IdentityProvider"}}',
+     "ServerApp.identity_provider_class = "),
 ])
-def test_make_lab_refuses_a_configuration_that_switches_the_token_off(tmp_path, where, name, text):
+def test_make_lab_refuses_a_configuration_that_switches_the_token_off(tmp_path, where, name, text, says):
     env = {k: v for k, v in os.environ.items() if k not in ("JUPYTER_CONFIG_DIR", "JUPYTER_TOKEN")}
     folder = tmp_path / ".jupyter" if where == "HOME" else tmp_path
     folder.mkdir(exist_ok=True)
@@ -337,4 +346,4 @@ def test_make_lab_refuses_a_configuration_that_switches_the_token_off(tmp_path, 
     assert result.returncode == 1, result.stdout + result.stderr
     message = result.stderr.strip()
     assert message.startswith("make lab: refusing to start: ") and "\n" not in message
-    assert str(folder / name) in message and "token = ''" in message
+    assert str(folder / name) in message and says in message

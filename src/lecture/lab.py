@@ -51,7 +51,22 @@ def command(port=None, browser=True, root=None):
     return cmd
 
 
-TOKEN_SETTINGS = ("IdentityProvider", "ServerApp", "NotebookApp")  # where a token may be set
+MIN_TOKEN = 16  # characters: a shorter $JUPYTER_TOKEN can be guessed
+
+
+def switches_auth_off(section, settings):
+    """What in one configuration section turns the server's authentication off, as
+    "Section.setting = value", or None. Any class's `token` set empty (IdentityProvider,
+    PasswordIdentityProvider, ServerApp, NotebookApp, ...), unauthenticated access
+    allowed, or the identity provider replaced (a password-less one can be plugged in)."""
+    if settings.get("token", None) == "":
+        return f"{section}.token = ''"
+    if settings.get("allow_unauthenticated_access", None) is True:
+        return f"{section}.allow_unauthenticated_access = True"
+    provider = settings.get("identity_provider_class", None)
+    if provider is not None and "PasswordIdentityProvider" not in str(provider):
+        return f"{section}.identity_provider_class = {provider!r}"
+    return None
 
 
 def config_files():
@@ -68,7 +83,8 @@ def config_files():
 
 
 def token_switched_off():
-    """The first configuration file that sets an empty token, as "FILE (Class.token)", or None."""
+    """The first configuration file that switches authentication off, as "FILE (Class.setting =
+    value)" (see switches_auth_off), or None."""
     from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
     for path in config_files():
@@ -77,9 +93,10 @@ def token_switched_off():
             config = loader.load_config()
         except Exception as e:  # Jupyter itself would stop on it
             return f"{path} (unreadable: {type(e).__name__}: {e})"
-        for section in TOKEN_SETTINGS:
-            if section in config and config[section].get("token", None) == "":
-                return f"{path} ({section}.token = '')"
+        for section, settings in config.items():
+            off = switches_auth_off(section, settings) if hasattr(settings, "get") else None
+            if off:
+                return f"{path} ({off})"
     return None
 
 
@@ -89,8 +106,12 @@ def main(argv=None):
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     parser.add_argument("--root", type=Path, default=None, help="the folder it serves (default: the project)")
     args = parser.parse_args(argv)
-    if os.environ.get("JUPYTER_TOKEN", None) == "":
+    token = os.environ.get("JUPYTER_TOKEN", None)
+    if token == "":
         sys.exit("make lab: JUPYTER_TOKEN is empty; unset it (Jupyter makes a random token) or set one")
+    if token is not None and len(token) < MIN_TOKEN:
+        sys.exit(f"make lab: JUPYTER_TOKEN has {len(token)} characters, fewer than {MIN_TOKEN}: anyone on this "
+                 "machine could guess it; unset it (Jupyter makes a random one) or set a longer one")
     if importlib.util.find_spec("jupyterlab") is None:
         sys.exit(f"make lab: JupyterLab is not installed in {sys.prefix}: run `make setup` (or `uv sync`)")
     off = token_switched_off()
