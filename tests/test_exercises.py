@@ -128,3 +128,69 @@ def test_a_submission_past_its_time_is_stopped_with_everything_it_started(built_
             return False
 
     assert [p for p in Path("/proc").glob("[0-9]*") if ours(p)] == []
+
+
+def stranger_notebook(built_exercises):
+    """A notebook of no exercise: graded at once (no kernel), its row says so."""
+    nb = json.loads((built_exercises / "student" / "02-prng.ipynb").read_text())
+    nb["cells"] = [c for c in nb["cells"] if "otter" not in "".join(c["source"])]
+    return json.dumps(nb)
+
+
+def test_a_folder_and_names_with_spaces_are_graded(built_exercises, tmp_path, capsys):
+    folder = tmp_path / "my returned"
+    folder.mkdir()
+    (folder / "my sub.ipynb").write_text(stranger_notebook(built_exercises))
+    assert exercises.main(["grade", str(folder)]) == 0
+    assert "| " + str(folder / "my sub.ipynb") + " |" in capsys.readouterr().out
+
+
+def test_the_csv_never_replaces_a_file_unless_told(built_exercises, tmp_path, capsys):
+    sub = tmp_path / "sub.ipynb"
+    sub.write_text(stranger_notebook(built_exercises))
+    for existing in (tmp_path / "grades.csv", ROOT / "README.md"):
+        if existing.parent == tmp_path:
+            existing.write_text("keep me\n")
+        before = existing.read_bytes()
+        with pytest.raises(SystemExit) as stop:
+            exercises.main(["grade", str(sub), "--csv", str(existing)])
+        assert "add FORCE=1 to replace it" in str(stop.value)
+        assert existing.read_bytes() == before
+    assert exercises.main(["grade", str(sub), "--csv", str(tmp_path / "grades.csv"), "--force"]) == 0
+    assert "answers no exercise" in (tmp_path / "grades.csv").read_text()
+
+
+def test_an_interrupted_grading_keeps_the_rows_it_finished_and_names_the_rest(tmp_path, monkeypatch, capsys):
+    subs = [tmp_path / f"{name}.ipynb" for name in ("a", "b", "c")]
+    for s in subs:
+        s.write_text("{}")
+    done = []
+
+    def grade(autograder, submission, *args, **kwargs):
+        if done:
+            raise KeyboardInterrupt  # Ctrl-C during the second submission
+        done.append(submission)
+        return {"q1": (1, 1, "")}, []
+
+    monkeypatch.setattr(exercises, "grade", grade)
+    monkeypatch.setattr(exercises, "exercise_of", lambda submission, names: "02-prng")
+    monkeypatch.setattr(exercises, "_unprivileged_user", lambda: None)
+    monkeypatch.setattr(exercises, "AUTOGRADERS", tmp_path / "autograder")
+    (tmp_path / "autograder").mkdir()
+    (tmp_path / "autograder" / "02-prng.zip").write_text("")
+    csv_path = tmp_path / "grades.csv"
+    assert exercises.main(["grade", *map(str, subs), "--csv", str(csv_path)]) == 130
+    lines = csv_path.read_text().splitlines()
+    assert lines[1].startswith(str(subs[0])) and lines[1].endswith(",graded")
+    assert lines[2].endswith("not graded: grading was interrupted") and lines[3].endswith("interrupted")
+    assert f"not graded: {subs[1]}, {subs[2]}" in capsys.readouterr().err
+
+
+def test_a_submission_that_kills_its_grader_is_reported_as_killed(built_exercises, tmp_path):
+    nb = json.loads((built_exercises / "student" / "02-prng.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if c["cell_type"] == "code" and "..." in "".join(c["source"]))
+    cell["source"] = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"
+    (tmp_path / "02-prng.ipynb").write_text(json.dumps(nb))
+    (row,) = exercises.grade_all([tmp_path / "02-prng.ipynb"], autograders=built_exercises / "autograder",
+                                 progress=lambda line: None)
+    assert row["status"] == "not graded: the grader stopped: killed by SIGKILL", row["status"]

@@ -44,6 +44,7 @@ from pathlib import Path
 from lecture.tooling import ROOT, numbered_notebooks, on_unix_sockets, write_text_atomically
 
 EXERCISES = ROOT / "exercises"
+AUTOGRADERS = EXERCISES / "autograder"
 SOLUTIONS = EXERCISES / "solutions"
 CELL_TIMEOUT = 120  # seconds one cell of a submission may run
 SUBMISSION_TIMEOUT = 600  # seconds a whole submission may take, kernel start included
@@ -221,8 +222,10 @@ def grade(autograder, submission, name=None, timeout=SUBMISSION_TIMEOUT, cell_ti
         result = work / "result.json"
         if not result.is_file():
             last = [line for line in err.splitlines() if line.strip()][-1:] or [f"exit status {child.returncode}"]
-            if child.returncode == -signal.SIGXCPU or child.returncode == -signal.SIGKILL:
+            if child.returncode == -signal.SIGXCPU:
                 last = [f"stopped by the CPU-time limit ({CPU_LIMIT} s)"]
+            elif child.returncode < 0:  # killed: by the student's code, or from outside, not by a limit of ours
+                last = [f"killed by {signal.Signals(-child.returncode).name}"]
             raise GradingError(f"the grader stopped: {last[0]}")
         outcome = json.loads(result.read_text())
     if "failure" in outcome:
@@ -255,11 +258,14 @@ def exercise_of(submission, names):
 
 
 def grade_all(submissions, exercise=None, timeout=SUBMISSION_TIMEOUT, cell_timeout=CELL_TIMEOUT,
-              autograders=EXERCISES / "autograder", progress=print, user="auto"):
-    """One row per submission: {submission, exercise, score, possible, questions, status}."""
+              autograders=None, progress=print, user="auto", rows=None, on_row=None):
+    """One row per submission: {submission, exercise, score, possible, questions, status},
+    appended to `rows` (given: the caller keeps what was finished if grading is stopped) and
+    handed to `on_row` as each is finished."""
     names = exercise_names()
+    autograders = AUTOGRADERS if autograders is None else autograders  # make exercises' (by default)
     user = _unprivileged_user() if user == "auto" else user  # asked once for the whole run
-    rows = []
+    rows = [] if rows is None else rows
     for submission in submissions:
         row = {"submission": str(submission), "exercise": "", "score": "", "possible": "",
                "questions": {}, "status": "graded", "errors": []}
@@ -279,7 +285,10 @@ def grade_all(submissions, exercise=None, timeout=SUBMISSION_TIMEOUT, cell_timeo
             row["status"] = f"not graded: {e}"
         progress(_progress_line(row))
         rows.append(row)
+        if on_row:
+            on_row(rows)
     return rows
+
 
 
 def _progress_line(row):
@@ -333,7 +342,8 @@ def main(argv=None):
                    help="seconds one submission may take (default %(default)s)")
     g.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT,
                    help="seconds one cell may run (default %(default)s)")
-    g.add_argument("--csv", type=Path, help="also write the score table to this CSV file")
+    g.add_argument("--csv", type=Path, help="also write the score table to this CSV file (a new one)")
+    g.add_argument("--force", action="store_true", help="let --csv replace an existing or tracked file")
     one = sub.add_parser("grade-one", help=argparse.SUPPRESS)  # the contained child of `grade`
     one.add_argument("autograder")
     one.add_argument("submission")
@@ -357,18 +367,51 @@ def main(argv=None):
         return 0
     if args.exercise and args.exercise not in exercise_names():
         sys.exit(f"make grade: no exercise {args.exercise!r}; the exercises are {', '.join(exercise_names())}")
-    missing = [p for p in args.submissions if not p.is_file()]
-    if missing:
-        sys.exit(f"make grade: no such notebook: {', '.join(map(str, missing))}")
+    # A folder stands for its notebooks (names with spaces need no quoting then).
+    submissions = [n for p in args.submissions for n in (sorted(p.glob("*.ipynb")) if p.is_dir() else [p])]
+    missing = [p for p in submissions if not p.is_file()]
+    if missing or not submissions:
+        sys.exit(f"make grade: no such notebook: {', '.join(map(str, missing or args.submissions))} (quote a path "
+                 "with spaces: SUBMISSIONS='\"my sub.ipynb\"', or name its folder)")
+    if args.csv and not args.force and (args.csv.exists() or _tracked(args.csv)):
+        sys.exit(f"make grade: {args.csv} exists{' and git tracks it' if _tracked(args.csv) else ''}: name a new "
+                 "file for CSV=, or add FORCE=1 to replace it")
     user = _unprivileged_user()
     print(f"make grade: {who_runs_student_code(user)}")
-    rows = grade_all(args.submissions, args.exercise, args.timeout, args.cell_timeout, user=user)
+    rows = []
+    # The CSV is rewritten (whole, atomically) after each submission: a grading that is
+    # killed keeps every row it finished.
+    save = (lambda done: write_csv(done + _not_yet(submissions, done), args.csv)) if args.csv else None
+    try:
+        grade_all(submissions, args.exercise, args.timeout, args.cell_timeout, user=user, rows=rows, on_row=save)
+    except KeyboardInterrupt:
+        rows += _not_yet(submissions, rows, "not graded: grading was interrupted")
+        stopped = [r["submission"] for r in rows if r["status"].endswith("interrupted")]
+        print(f"\nmake grade: interrupted; not graded: {', '.join(stopped)}", file=sys.stderr)
+        if args.csv:
+            write_csv(rows, args.csv)
+        print(markdown(rows))
+        return 130
     print()
     print(markdown(rows))
     if args.csv:
         write_csv(rows, args.csv)
         print(f"\nwrote {args.csv}")
     return 0  # the table is the outcome: a submission not graded says why in its row
+
+
+def _not_yet(submissions, done, status="not graded yet: grading was stopped before it"):
+    """Rows for the submissions `done` has none for."""
+    finished = {r["submission"] for r in done}
+    return [{"submission": str(s), "exercise": "", "score": "", "possible": "", "questions": {}, "status": status,
+             "errors": []} for s in submissions if str(s) not in finished]
+
+
+def _tracked(path):
+    """Whether git tracks `path` (a file of the project)."""
+    found = subprocess.run(["git", "ls-files", "--error-unmatch", str(path)], capture_output=True,
+                           cwd=Path(path).resolve().parent)
+    return found.returncode == 0
 
 
 def cli(argv=None):
