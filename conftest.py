@@ -3,13 +3,10 @@
 browser. (nbval's sanitizers are in tests/sanitize.cfg, passed with
 --nbval-sanitize-with in pytest.ini.)"""
 
-import csv
 import fcntl
 import os
-import re
 import shutil
 from importlib import metadata
-from pathlib import Path
 
 import pytest
 
@@ -43,9 +40,8 @@ def installed(name):
     except metadata.PackageNotFoundError:
         return None
     # Its RECORD read as written: importlib.metadata's `files` leaves out the missing ones.
-    for row in csv.reader((dist.read_text("RECORD") or "").splitlines()):
-        if row and not Path(dist.locate_file(row[0])).exists():
-            return None
+    if lockfile.missing_from_record(dist.read_text("RECORD") or "", dist.locate_file("")):
+        return None
     return dist.version
 
 

@@ -301,7 +301,7 @@ def two_hosts(tiny, notebooks):
     one = subprocess.run([sys.executable, script, "--processes", "1", "--local-devices", "4", "--steps", str(steps)],
                          capture_output=True, text=True, timeout=900, check=True)
     one_rate = float(re.search(r"([\d.]+) steps/s", one.stdout).group(1))
-    with hosts.Hosts(2) as pair:
+    with hosts.Hosts() as pair:
         running = [pair.popen(i, [sys.executable, script, "--coordinator", "node0:23470", "--num-processes", "2",
                                   "--process-id", str(i), "--local-devices", "2", "--steps", str(steps)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]

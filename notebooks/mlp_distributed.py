@@ -77,7 +77,8 @@ def train(coordinator, num_processes, process_id, local_devices, steps, crash=Fa
         jax.config.update("jax_num_cpu_devices", local_devices)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     who = f"process {process_id if process_id is not None else os.environ.get('SLURM_PROCID', '?')}"
-    address = gloo_address(who, coordinator or slurm_coordinator(), process_id, num_processes, host_address)
+    at = coordinator or slurm_coordinator()  # (where JAX will look for it, for the messages)
+    address = gloo_address(who, at, process_id, num_processes, host_address)
     if address:
         tell_gloo(who, address)
     # --start-timeout is this process's own limit: a watchdog ends it with one line, before
@@ -86,7 +87,7 @@ def train(coordinator, num_processes, process_id, local_devices, steps, crash=Fa
 
     def watchdog():
         if not joined.wait(start_timeout):
-            stop(f"{who}: could not join the coordinator at {coordinator or slurm_coordinator()} within "
+            stop(f"{who}: could not join the coordinator at {at} within "
                  f"--start-timeout ({start_timeout:g} s): is process 0 running there, with the port open between "
                  "the machines?")
 
@@ -105,7 +106,7 @@ def train(coordinator, num_processes, process_id, local_devices, steps, crash=Fa
             jax.distributed.initialize(coordinator, num_processes=num_processes, process_id=process_id,
                                        coordinator_bind_address=bind, **limits)
     except Exception as e:
-        stop(f"{who}: could not join the coordinator at {coordinator or slurm_coordinator()}: {e}")
+        stop(f"{who}: could not join the coordinator at {at}: {e}")
     joined.set()
     who = f"process {jax.process_index()}"
     print(JOINED, flush=True)
@@ -179,6 +180,8 @@ def tell_gloo(who, address):
 
     make = getattr(xla_bridge._jax, "make_gloo_tcp_collectives", None)
     try:
+        if make is None:
+            raise AttributeError("make_gloo_tcp_collectives")
         xla_bridge._jax.make_gloo_tcp_collectives = (
             lambda distributed_client, hostname=None, interface=None: make(distributed_client=distributed_client,
                                                                           hostname=address))

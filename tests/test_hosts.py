@@ -12,7 +12,6 @@ the reason."""
 
 import json
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -53,7 +52,7 @@ def no_native_frames(err):
 
 
 def test_two_hosts_agree_with_one_process_over_the_network():
-    with simulated.Hosts(2) as hosts:
+    with simulated.Hosts() as hosts:
         port = 23456
         done = finish([start(hosts, i, "--steps", STEPS, port=port) for i in (0, 1)])
     for code, out, err in done:
@@ -67,7 +66,7 @@ def test_two_hosts_agree_with_one_process_over_the_network():
 
 
 def test_a_host_whose_name_resolves_to_loopback_uses_the_address_that_reaches_the_coordinator():
-    with simulated.Hosts(2, loopback_names={"node1"}) as hosts:
+    with simulated.Hosts(loopback_names={"node1"}) as hosts:
         done = finish([start(hosts, i, "--steps", STEPS, port=23457) for i in (0, 1)])
         address = hosts.addresses[1]
     (code0, out0, err0), (code1, out1, err1) = done
@@ -78,7 +77,7 @@ def test_a_host_whose_name_resolves_to_loopback_uses_the_address_that_reaches_th
 
 
 def test_process_0_on_a_host_named_as_loopback_stops_at_once_naming_the_fix():
-    with simulated.Hosts(2, loopback_names={"node0"}) as hosts:
+    with simulated.Hosts(loopback_names={"node0"}) as hosts:
         (code, out, err), = finish([start(hosts, 0, "--steps", STEPS, port=23458)], limit=60)
     assert code == 1
     line = err.strip().splitlines()[-1]
@@ -92,7 +91,7 @@ def test_under_slurm_jax_reads_the_job_from_srun_s_variables():
     jax.distributed.initialize() with no arguments, each process given what srun gives it
     (two nodes, one task each)."""
     job = 4242  # JAX's port: 61440 + job % 4096
-    with simulated.Hosts(2) as hosts:
+    with simulated.Hosts() as hosts:
         processes = []
         for i in (0, 1):
             env = {"SLURM_JOB_ID": str(job), "SLURM_STEP_NODELIST": "node[0-1]", "SLURM_NTASKS": "2",
@@ -132,7 +131,7 @@ def test_a_fault_during_training_ends_the_survivors_with_one_line(fault):
     """Process 1 killed (SIGKILL), or the link cut, once both train a million steps: every
     process still running ends within JAX's heartbeat (5 s here) plus the time to notice,
     or at the latest at --stall-timeout (20 s here), with one line."""
-    with simulated.Hosts(2) as hosts:
+    with simulated.Hosts() as hosts:
         running = [start(hosts, i, "--steps", 10**6, "--stall-timeout", 20, port=23459) for i in (0, 1)]
         for p in running:
             wait_until_training(p)
@@ -155,7 +154,7 @@ def test_a_fault_during_training_ends_the_survivors_with_one_line(fault):
 
 
 def test_a_coordinator_that_never_comes_up_ends_the_waiting_host_with_one_line():
-    with simulated.Hosts(2) as hosts:
+    with simulated.Hosts() as hosts:
         (code, out, err), = finish([start(hosts, 1, "--start-timeout", 5, port=23460)], limit=120)
     assert code == 1
     lines = err.strip().splitlines()

@@ -26,6 +26,7 @@ import exercises
 from helpers import NOTEBOOKS, ROOT, code_cells, end_process_group, read, tags
 from lecture import KERNEL_DISPLAY, KERNEL_NAME
 from lecture.tooling import child_dies_with_us, free_port
+from test_slides import AXE, WCAG_AA
 
 LECTURE = [n.path for n in catalog.lecture()]  # the lecture's own notebooks (their front matter says)
 # Run from the Run menu: 04 (text, arrays, figures, an error: all a cell can show here).
@@ -193,12 +194,11 @@ CELLS = f"""() => {{ const visible = {VISIBLE_TEXT};
     markdown: c.classList.contains('jp-MarkdownCell') ? visible(c.querySelector('.jp-MarkdownOutput')) : ''}}))}}"""
 
 
-AXE = ROOT / "slides" / "node_modules" / "axe-core" / "axe.min.js"
 # axe on the notebook's own content (its markdown and its outputs, figures included), not on
 # JupyterLab's widgets around it, whose violations are upstream's (docs/maintainer.md lists them).
 AXE_CONTENT = f"""async () => (await axe.run({{include: [['{NOTEBOOK} .jp-MarkdownOutput'],
       ['{NOTEBOOK} .jp-OutputArea-output']]}},
-    {{runOnly: {{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}}, resultTypes: ['violations']}}))
+    {{runOnly: {{type: 'tag', values: {WCAG_AA}}}, resultTypes: ['violations']}}))
     .violations.map(v => `${{v.id}}: ${{v.nodes.slice(0, 2).map(n => n.target.join(' ')).join(', ')}}`)"""
 
 

@@ -3,7 +3,6 @@ and the fonts its decks embed."""
 
 import re
 
-import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 

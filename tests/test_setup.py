@@ -293,7 +293,7 @@ def test_an_unreachable_package_index_is_named_in_one_line(monkeypatch):
         port = closed.getsockname()[1]
     monkeypatch.setattr(setup_env, "INDEX", ("127.0.0.1", port))
     line = setup_env.index_unreachable()
-    assert line.startswith(f"make setup: the package index (127.0.0.1) cannot be reached (")
+    assert line.startswith("make setup: the package index (127.0.0.1) cannot be reached (")
     assert "UV_INDEX_URL" in line and "\n" not in line
 
 

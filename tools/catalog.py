@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lecture.tooling import NOTEBOOKS, ROOT, misnamed_notebooks, numbered_notebooks
+from lecture.tooling import NOTEBOOKS, misnamed_notebooks, numbered_notebooks
 from render_slides import RenderError, front_matter, no_slides, read_notebook
 BEYOND = "Beyond the slides"  # how a notebook's subtitle says it goes past the lecture
 

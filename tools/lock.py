@@ -18,7 +18,6 @@ import argparse
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from lockfile import ROOT, find_uv
 

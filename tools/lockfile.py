@@ -6,8 +6,11 @@ lock exported for pip), and the uv that makes and installs them. Standard librar
     requirements()          [(name, version, marker, entry text)] of requirements.txt
     find_uv()               the environment's uv (the lock's), else one on PATH, else None
     install_editable(python, uv)   the project's package into an environment whose lock is in
+    missing_from_record(record, site)  the first file a package's RECORD lists that is not there
 """
 
+import csv
+import os
 import re
 import shutil
 import subprocess
@@ -68,3 +71,13 @@ def install_editable(python, uv=None):
     else:
         cmd = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*cmd, "--no-deps", "--no-build-isolation", "--editable", str(ROOT)], check=True)
+
+
+def missing_from_record(record, site):
+    """The first file an installed package's RECORD (its text) lists that is not under `site`
+    (its site-packages), or None: metadata alone is not an install (`rm -rf .../jax` leaves
+    jax's dist-info). make setup checks .venv with it, the test header what can be imported."""
+    for row in csv.reader(record.splitlines()):
+        if row and not os.path.lexists(os.path.normpath(Path(site) / row[0])):
+            return row[0]
+    return None

@@ -23,7 +23,6 @@ with one line.
 """
 
 import argparse
-import csv
 import hashlib
 import json
 import os
@@ -33,7 +32,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 import find_python
 import lockfile
@@ -43,8 +41,9 @@ VENV = ROOT / ".venv"
 LOCK = lockfile.REQUIREMENTS  # uv.lock exported for pip (tools/lock.py)
 STAMP = VENV / ".setup-done"
 # What an install is made from: a change to any of them installs again.
-INPUTS = ["uv.lock", "requirements.txt", "pyproject.toml", "hatch_build.py", "tools/jupyterlab/overrides.json",
-          "tools/jupyterlab/page_config.json", "tools/jupyterlab/lesson.css", "tools/jupyterlab/figure-alt.js"]
+# (pyproject.toml's [tool.uv] cache-keys name the same files, for uv's own rebuild of the package.)
+INPUTS = ["uv.lock", "requirements.txt", "pyproject.toml", "hatch_build.py",
+          *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "tools" / "jupyterlab").glob("*"))]
 INDEX = ("pypi.org", 443)  # the package index uv and pip read (unless configured otherwise)
 
 # The platforms JAX 0.12 publishes wheels for, as platform.system() and .machine() name
@@ -113,8 +112,6 @@ def install_with_uv(python, reinstall=()):
     if subprocess.run([str(uv), "sync", "--locked", "--quiet", "--compile-bytecode", "--python", str(python),
                        *again], cwd=ROOT, env=env).returncode == 0:
         return True
-    if (problem := index_unreachable()):
-        sys.exit(problem)
     print("make setup: uv could not install the lock (above); pip installs it instead", flush=True)
     return False
 
@@ -154,15 +151,10 @@ def damaged():
         return {"(site-packages)": str(VENV)}
     for dist_info in site.glob("*.dist-info"):
         record = dist_info / "RECORD"
-        name = dist_info.name.split("-")[0].replace("_", "-").lower()
-        if not record.is_file():
-            broken[name] = str(record)
-            continue
-        with record.open(newline="") as f:
-            for row in csv.reader(f):
-                if row and not os.path.lexists(os.path.normpath(site / row[0])):
-                    broken[name] = row[0]
-                    break
+        name = lockfile.normalize(dist_info.name.split("-")[0])
+        missing = lockfile.missing_from_record(record.read_text(), site) if record.is_file() else str(record)
+        if missing:
+            broken[name] = missing
     return broken
 
 
@@ -224,7 +216,7 @@ def setup(argv=None):
     print(f"installing uv.lock into {VENV.relative_to(ROOT)}", flush=True)
     # Every distribution must match a hash in the lock.
     if not install_with_uv(python, sorted(broken)):
-        if (problem := index_unreachable()):
+        if (problem := index_unreachable()):  # pip would fail the same way
             sys.exit(problem)
         install_with_pip(python)
         lockfile.install_editable(python)  # src/ on the path, with hatch_build.py's kernel and settings

@@ -3,7 +3,7 @@ joined by one virtual Ethernet link, each with its own address, its own hostname
 namespace) and its own /etc/hosts (`ip netns exec` mounts /etc/netns/NAME/hosts over it).
 Traffic between them stays on that link; nothing is routed anywhere else.
 
-    with Hosts(2) as hosts:                 # needs root and `ip` (iproute2), `unshare`
+    with Hosts() as hosts:                  # needs root and `ip` (iproute2), `unshare`
         p = hosts.popen(0, [python, script, ...])
         hosts.link_down()                   # the link between them, as a pulled cable
 
@@ -35,14 +35,12 @@ def unavailable():
 
 
 class Hosts:
-    """`n` hosts named node0, node1, ... at 10.S.0.1, 10.S.0.2, ... (S random per set), on one
-    link (a veth pair for two; a bridge namespace for more). `loopback_names` lists the hosts
-    whose /etc/hosts maps their own name to 127.0.1.1, as Debian's default does."""
+    """Two hosts named node0 and node1 at 10.S.0.1 and 10.S.0.2 (S random per pair), on one
+    veth link. `loopback_names` lists the hosts whose /etc/hosts maps their own name to
+    127.0.1.1, as Debian's default does."""
 
-    def __init__(self, n=2, loopback_names=()):
-        if n != 2:
-            raise ValueError("two hosts: one veth pair")
-        self.n, self.tag = n, f"lec{os.getpid() % 10000}{random.randrange(1000):03d}"
+    def __init__(self, loopback_names=()):
+        n, self.tag = 2, f"lec{os.getpid() % 10000}{random.randrange(1000):03d}"
         self.subnet = random.randrange(64, 250)
         self.names = [f"node{i}" for i in range(n)]
         self.addresses = [f"10.{self.subnet}.0.{i + 1}" for i in range(n)]

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from lecture.tooling import ROOT
 
+
 def project_root():
     """The folder JupyterLab serves by default: the project, in a checkout; else the current one."""
     return ROOT if (ROOT / "notebooks").is_dir() and (ROOT / "pyproject.toml").is_file() else Path.cwd()
