@@ -75,6 +75,7 @@ def pytest_report_header(config):
 # own page, about 10 CPU-seconds each, for tests that mostly wait on their kernels.
 OWN_UNITS = (
     "tests/test_exercises.py::test_the_solution_passes_every_check_and_the_untouched_student_version_fails_each[",
+    "tests/test_exercises.py::test_hostile_submissions_get_no_marks_reach_nothing_and_leave_nothing",
 )
 
 

@@ -1,59 +1,57 @@
-"""`make exercises` and `make grade`: the exercises, built and graded with otter-grader.
+"""`make exercises` and `make grade`: the exercises, built with otter-grader and graded
+in a sandbox.
 
 exercises/solutions/NN-topic.ipynb is written once, questions with their solutions
 and checks, in otter's notebook format. `build` turns each into
 
     exercises/student/NN-topic.ipynb     every solution replaced by `...`; the checks
                                          stored in the notebook, run by grader.check("q1")
-    exercises/autograder/NN-topic.zip    otter's autograder for it
+    exercises/autograder/NN-topic.zip    otter's autograder for it (Gradescope's format)
 
-and `grade` runs an autograder on submitted notebooks with `otter run` (no
-container: the submission runs in this environment, with the project's kernel) and
-prints a score table, one row per submission.
+Each check is a test function in two halves: `answers()` reads the student's variables
+and returns plain values (numbers, strings, NumPy arrays), `check(a)` judges those
+values alone. In JupyterLab, grader.check runs both in the student's kernel: feedback.
+`grade` scores a class without trusting anything a student's code can touch:
 
-Grading runs a student's code, so each submission is graded in a process of its own,
-in a private temporary folder that holds a copy of the submission (under its
-exercise's own name, so its first cell's `otter.Notebook("NN-topic.ipynb")` finds
-it) and of the autograder: with a time limit per cell (--cell-timeout) and per
-submission (--timeout), CPU-time and file-size limits, and, when the grader is root,
-as the unprivileged user `nobody`, who can read the project but write only that
-folder. Otherwise (another user, or a `nobody` who cannot run this environment's
-Python) the code has the grader's rights, and `make grade` says so: grade untrusted
-work in a container. A submission that is not a notebook, answers no
-exercise, runs past its time or breaks the grader gets its row in the table with
-the reason, and the others are still graded.
+- each submission runs in bubblewrap (tools/sandbox.py: no network, a read-only view of
+  the environment and the submission only, a small private folder, its own PID
+  namespace, memory, CPU and time limits, the user nobody), by tools/run_submission.py,
+  which runs its cells and then the `answers` halves, and hands back JSON;
+- the `check` halves run outside, in a separate clean Python that reads that JSON as
+  data (never pickle) and imports nothing of the student's: a submission can choose its
+  answers, never its score;
+- a submission that is not a notebook, answers no exercise, runs past its time, or stops
+  its grading gets its row in the table with the reason, and the others are still graded.
 """
 
 import argparse
+import ast
 import contextlib
 import csv
 import io
 import json
 import os
-import pwd
 import re
-import resource
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import warnings
+import zipfile
 from pathlib import Path
 
-from lecture.tooling import ROOT, numbered_notebooks, on_unix_sockets, write_text_atomically
+import sandbox
+from lecture.tooling import ROOT, numbered_notebooks, write_text_atomically
 
 EXERCISES = ROOT / "exercises"
 AUTOGRADERS = EXERCISES / "autograder"
 SOLUTIONS = EXERCISES / "solutions"
 CELL_TIMEOUT = 120  # seconds one cell of a submission may run
 SUBMISSION_TIMEOUT = 600  # seconds a whole submission may take, kernel start included
-CPU_LIMIT = 1200  # CPU-seconds of the grading process (JAX uses several threads)
-FILE_LIMIT = 256 * 2**20  # bytes any one file it writes may reach
-UNPRIVILEGED = "nobody"
-# The environment a submission runs with: nothing of the grader's but these.
-PASSED_ON = ("PATH", "LANG", "LC_ALL", "XLA_FLAGS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "JAX_PLATFORMS",
-             "LECTURE_TIMEIT_ONCE")
+CHECK_TIMEOUT = 300  # seconds the checks of one submission may take, outside the sandbox
+# The environment a submission runs with: nothing of the grader's but these (and its own
+# PATH, HOME and folders, set in grade()).
+PASSED_ON = ("LC_ALL", "XLA_FLAGS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "JAX_PLATFORMS", "LECTURE_TIMEIT_ONCE")
 
 
 class GradingError(Exception):
@@ -91,146 +89,177 @@ def build(names=None, solutions=SOLUTIONS, out=EXERCISES):
         print(f"{name}: {out.name}/student/{name}.ipynb, {out.name}/autograder/{name}.zip")
 
 
-def _grade_here(autograder, submission, cell_timeout):
-    """Grade in this process (the child that `grade` starts): ({question: (score, possible,
-    message)}, the errors the submission's cells raised, as "Name: message")."""
-    import nbconvert.preprocessors
-    from traitlets import Integer
-    from otter.run import main as otter_run
+def checks(autograder):
+    """The questions of an autograder zip, from its otter test files (tests/qN.py), each
+    {"points", "params", "answers", "check"}. Every check is one test function whose
+    body defines `answers()` (run in the student's kernel: it reads the student's
+    variables, the function's parameters, and returns plain values) and `check(a)` (the
+    verdict from those values alone), then calls check(answers()): in JupyterLab both
+    run in the student's kernel for feedback; make grade runs them apart."""
+    found = {}
+    with zipfile.ZipFile(autograder) as z:
+        for path in sorted(n for n in z.namelist() if re.fullmatch(r"tests/[^/]+\.py", n)):
+            tree = ast.parse(z.read(path).decode())
+            consts = {t.id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                      for t in node.targets if isinstance(t, ast.Name) and t.id in ("name", "points")}
+            (test,) = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+            inner = {node.name: node for node in test.body if isinstance(node, ast.FunctionDef)}
+            if set(inner) != {"answers", "check"} or inner["answers"].args.args or len(inner["check"].args.args) != 1:
+                raise GradingError(f"{autograder}: {path}'s test should define answers() and check(a) (see "
+                                   "exercises.checks)")
+            answers = ast.FunctionDef("answers", test.args, inner["answers"].body, [], None, None, [])
+            found[consts["name"]] = {"points": consts["points"], "params": [a.arg for a in test.args.args],
+                                     "answers": ast.unparse(ast.fix_missing_locations(answers)),
+                                     "check": ast.unparse(inner["check"])}
+    return found
 
-    class TimedExecutePreprocessor(nbconvert.preprocessors.ExecutePreprocessor):
-        timeout = Integer(cell_timeout, allow_none=True).tag(config=True)
 
-        def create_kernel_manager(self):  # its sockets in the submission's own folder
-            return on_unix_sockets(super().create_kernel_manager(), Path(submission).parent)
+def grade(autograder, submission, name=None, timeout=SUBMISSION_TIMEOUT, cell_timeout=CELL_TIMEOUT):
+    """Grade one notebook with one autograder zip: ({question: (score, possible, message)},
+    the errors its cells raised, as "Name: message"). Raises GradingError with the reason
+    when it cannot be graded.
 
-    # otter builds its ExecutePreprocessor from a Config of its own, without a time-out
-    # (otter-grader 7.0.0): it looks the class up in nbconvert.preprocessors at each run.
-    nbconvert.preprocessors.ExecutePreprocessor = TimedExecutePreprocessor
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        # otter 7.0.0 calls DataFrame.drop(inplace=True), which pandas 3.1 deprecates
-        warnings.filterwarnings("ignore", "The inplace keyword in DataFrame.drop", module="otter")
+    The notebook runs in the sandbox (tools/sandbox.py), with the `answers` half of each
+    check appended as a last cell; what comes out is data (JSON, plain values), judged by
+    the `check` halves in a separate process outside, which imports nothing of the
+    student's. Nothing the submission does inside can write a score: only its answers."""
+    name = name or Path(submission).stem
+    questions = checks(autograder)
+    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+        given = Path(tmp)
+        given.chmod(0o755)  # the sandbox's user reads it (read-only inside)
+        shutil.copyfile(submission, given / f"{name}.ipynb")
+        (given / "answers.json").write_text(json.dumps(
+            {"__notebook__": f"{name}.ipynb"} | {q: [c["params"], c["answers"]] for q, c in questions.items()}))
+        for f in given.iterdir():
+            f.chmod(0o644)
+        inside = sandbox.FOLDER
+        env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": f"{inside}/home",
+               "TMPDIR": f"{inside}/tmp", "JUPYTER_RUNTIME_DIR": f"{inside}/runtime", "MPLCONFIGDIR": f"{inside}/mpl",
+               "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"} | {
+            k: os.environ[k] for k in PASSED_ON if k in os.environ}
+        cmd = sandbox.command(
+            [sys.executable, "/opt/grading/run_submission.py", f"/submission/{name}.ipynb", "/submission/answers.json",
+             cell_timeout], visible=sandbox.environment(),
+            bound=[(Path(__file__).with_name("run_submission.py"), "/opt/grading/run_submission.py"),
+                   (given, "/submission")], env=env)
         try:
-            results = otter_run(str(submission), autograder=str(autograder), output_dir=None, no_logo=True)
-        except Exception as e:
-            if type(e).__name__ == "CellTimeoutError":
-                raise GradingError(f"a cell ran past {cell_timeout} s") from None
-            raise GradingError(f"the grader stopped: {type(e).__name__}: {str(e).strip().splitlines()[0]}") from None
-    if results.catastrophic_error:
-        raise GradingError(f"the grader stopped: {str(results.catastrophic_error).strip().splitlines()[0]}")
+            outcome = sandbox.run(cmd, timeout)
+        except OSError as e:  # bwrap gone since make grade checked: never run it unconfined
+            raise GradingError(f"the sandbox could not start: {e}") from None
+    if outcome.timed_out:
+        raise GradingError(f"ran past {timeout:g} s and was stopped")
+    try:  # the first JSON document written there (the runner writes one; what follows is not read)
+        ran, _ = json.JSONDecoder().raw_decode(outcome.result.decode())
+        assert isinstance(ran, dict)
+    except (ValueError, AssertionError):
+        raise GradingError(f"the grader stopped: {_why(outcome)}") from None
+    errors = _lines(ran.get("errors"))
+    if "failure" in ran:
+        raise GradingError(_lines([ran["failure"]])[0] if _lines([ran["failure"]]) else "the grader stopped")
+    answers = ran.get("answers") if isinstance(ran.get("answers"), dict) else {}
+    verdicts = _judge({q: c["check"] for q, c in questions.items()}, {q: answers.get(q) for q in questions})
     graded = {}
-    for name, test_file in sorted(results.results.items()):
-        messages = [r.message.strip() for r in test_file.test_case_results if not r.passed and r.message]
-        graded[name] = (test_file.score, test_file.possible, "\n".join(messages))
-    cells = results.notebook.cells if results.notebook else []
-    errors = [f"{o.ename}: {o.evalue}" for c in cells for o in c.get("outputs", []) if o.output_type == "error"]
+    for q, c in questions.items():
+        passed, message = verdicts[q]
+        graded[q] = (c["points"] if passed else 0, c["points"], message)
     return graded, errors
 
 
-def _unprivileged_user():
-    """`nobody`, when this is root and `nobody` can run the project's Python; else None."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        pwd.getpwnam(UNPRIVILEGED)
-    except KeyError:
-        return None
-    try:
-        probe = subprocess.run([sys.executable, "-c", "import otter, jax"], user=UNPRIVILEGED, group="nogroup",
-                               extra_groups=[], capture_output=True, cwd="/", timeout=120,
-                               env={"PATH": os.environ.get("PATH", ""), "HOME": "/nonexistent"})
-    except (OSError, subprocess.SubprocessError):  # e.g. this Python lives under /root (pyenv's)
-        return None
-    return UNPRIVILEGED if probe.returncode == 0 else None
+def _why(outcome):
+    """The reason a sandboxed run gave no result: a limit, a signal, or its last line."""
+    code = outcome.returncode
+    signum = code - 128 if code > 128 else -code if code < 0 else 0  # bwrap passes 128 + N on
+    if signum == signal.SIGXCPU:
+        return f"stopped by the CPU-time limit ({sandbox.CPU_LIMIT} s)"
+    if signum:
+        return f"killed by {signal.Signals(signum).name}" if signum in signal.valid_signals() else f"exit {code}"
+    last = _lines(outcome.output.decode(errors="replace").splitlines()[-1:])
+    return last[0] if last else f"exit status {code}"
 
 
-def who_runs_student_code(user):
-    """One line for the grader: whose rights a submission's code has here (`user`: what
-    _unprivileged_user() found)."""
-    if user:
-        return f"student code runs as {user!r}: it can read the project and write only its own temporary folder"
-    me = pwd.getpwuid(os.geteuid()).pw_name
-    why = (f" ({UNPRIVILEGED!r} cannot run this environment's Python {sys.executable})" if os.geteuid() == 0 else "")
-    return (f"student code runs as {me!r}, with that user's rights{why}, within time, CPU and file-size limits: "
-            "grade untrusted work in a container")
+def _lines(texts, most=50, width=300):
+    """Text from inside the sandbox, made safe to print: at most `most` one-line strings."""
+    if not isinstance(texts, list):
+        return []
+    clean = [" ".join("".join(ch if ch.isprintable() else " " for ch in t).split())[:width]
+             for t in texts[:most] if isinstance(t, str)]
+    return [t for t in clean if t]
 
 
-def _limits():  # in the child, before it runs anything
-    resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT, CPU_LIMIT))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def _judge(check_sources, answers):
+    """{question: (passed, message)}: each check run on its question's answers, in a
+    separate, clean Python (the grader's; nothing of the student's is imported)."""
+    job = json.dumps({"checks": check_sources, "answers": answers})
+    done = subprocess.run([sys.executable, __file__, "judge"], input=job, capture_output=True, text=True,
+                          timeout=CHECK_TIMEOUT, cwd=ROOT)
+    if done.returncode != 0:
+        raise GradingError(f"the checks stopped: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+    return {q: tuple(v) for q, v in json.loads(done.stdout).items()}
 
 
-def _end_tree(pid):
-    """SIGKILL `pid` and every process below it (the kernel starts a session of its own)."""
-    children = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    todo, tree = [pid], []
-    while todo:
-        p = todo.pop()
-        tree.append(p)
-        todo += children.get(p, [])
-    for p in tree:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(p, signal.SIGKILL)
+ARRAY_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
+                "float32", "float64"}
 
 
-def grade(autograder, submission, name=None, timeout=SUBMISSION_TIMEOUT, cell_timeout=CELL_TIMEOUT,
-          user="auto", contained=True):
-    """Grade one notebook with one autograder zip, contained (see the module's docstring):
-    ({question: (score, possible, message)}, the errors its cells raised, as "Name: message").
-    Raises GradingError with the reason when it cannot be graded. `contained=False` grades
-    in this process, for the project's own notebooks only (the tests' solutions)."""
-    name = name or Path(submission).stem
-    if not contained:
-        with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-            shutil.copyfile(submission, Path(tmp) / f"{name}.ipynb")
-            return _grade_here(autograder, Path(tmp) / f"{name}.ipynb", cell_timeout)
-    user = _unprivileged_user() if user == "auto" else user
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        work = Path(tmp)
-        for folder in ("home", "tmp", "runtime"):
-            (work / folder).mkdir()
-        shutil.copyfile(submission, work / f"{name}.ipynb")
-        shutil.copyfile(autograder, work / "autograder.zip")
-        if user:
-            account = pwd.getpwnam(user)
-            for path in [work, *work.rglob("*")]:
-                os.chown(path, account.pw_uid, account.pw_gid)
-        env = {k: os.environ[k] for k in PASSED_ON if k in os.environ} | {
-            "HOME": str(work / "home"), "TMPDIR": str(work / "tmp"), "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
-            "IPYTHONDIR": str(work / "home" / ".ipython"), "MPLCONFIGDIR": str(work / "home" / ".matplotlib"),
-            "XDG_CACHE_HOME": str(work / "home" / ".cache"), "PYTHONDONTWRITEBYTECODE": "1"}
-        cmd = [sys.executable, __file__, "grade-one", "autograder.zip", f"{name}.ipynb",
-               "--cell-timeout", str(cell_timeout), "--out", "result.json"]
-        ids = dict(user=user, group="nogroup", extra_groups=[]) if user else {}
-        child = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True, preexec_fn=_limits, start_new_session=True, **ids)
+class Unsupported:
+    """An answer that was not a plain value (a function, a model...): its type's name."""
+
+    def __init__(self, name):
+        self.name = str(name)[:100]
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+
+def decode(value, depth=0):
+    """Plain values from the sandbox's JSON, checked: NumPy arrays for {"__ndarray__"} (of
+    ARRAY_DTYPES, the data matching the shape), Unsupported for anything else tagged.
+    ValueError for what run_submission could not have written."""
+    import numpy as np
+
+    if depth > 25:
+        raise ValueError("nested too deep")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        return [decode(v, depth + 1) for v in value]
+    if not isinstance(value, dict):
+        raise ValueError(f"not a plain value: {type(value).__name__}")
+    if "__ndarray__" in value:
+        dtype, shape, data = value.get("__ndarray__"), value.get("shape"), value.get("data")
+        if (dtype not in ARRAY_DTYPES or not isinstance(shape, list) or not isinstance(data, list)
+                or not all(isinstance(n, int) and n >= 0 for n in shape) or len(shape) > 32
+                or not all(isinstance(x, (bool, int, float)) for x in data) or int(np.prod(shape)) != len(data)):
+            raise ValueError("a malformed array")
+        return np.array(data, dtype=dtype).reshape(shape)
+    if "__unsupported__" in value:
+        return Unsupported(value["__unsupported__"])
+    return {str(k): decode(v, depth + 1) for k, v in value.items()}
+
+
+def judge(job):
+    """In the clean process: {question: [passed, message]} for {"checks", "answers"}."""
+    from lecture import setup
+
+    setup()  # the lecture's JAX settings (its PRNG stream), as in the student's kernel
+    verdicts = {}
+    for q, source in job["checks"].items():
+        got = job["answers"].get(q)
         try:
-            _, err = child.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _end_tree(child.pid)
-            child.communicate()
-            raise GradingError(f"ran past {timeout:g} s and was stopped") from None
-        finally:
-            if child.poll() is None:
-                _end_tree(child.pid)
-                child.wait()
-        result = work / "result.json"
-        if not result.is_file():
-            last = [line for line in err.splitlines() if line.strip()][-1:] or [f"exit status {child.returncode}"]
-            if child.returncode == -signal.SIGXCPU:
-                last = [f"stopped by the CPU-time limit ({CPU_LIMIT} s)"]
-            elif child.returncode < 0:  # killed: by the student's code, or from outside, not by a limit of ours
-                last = [f"killed by {signal.Signals(-child.returncode).name}"]
-            raise GradingError(f"the grader stopped: {last[0]}")
-        outcome = json.loads(result.read_text())
-    if "failure" in outcome:
-        raise GradingError(outcome["failure"])
-    return {q: tuple(v) for q, v in outcome["graded"].items()}, outcome["errors"]
+            if not isinstance(got, dict) or not ("value" in got or "error" in got):
+                raise AssertionError("no answers came out of the notebook for this question")
+            if "error" in got:
+                raise AssertionError("computing the answers raised " + (_lines([str(got["error"])]) or ["an error"])[0])
+            space = {}
+            exec(source, space)
+            space["check"](decode(got["value"]))
+            verdicts[q] = [True, ""]
+        except AssertionError as e:
+            verdicts[q] = [False, f"AssertionError: {e}"]
+        except Exception as e:  # a value of the wrong kind, say: the check could not read it
+            verdicts[q] = [False, f"{type(e).__name__}: {e}"[:300]]
+    return verdicts
 
 
 OTTER_NOTEBOOK = re.compile(r"""otter\.Notebook\(\s*["']([^"']+)\.ipynb["']\s*\)""")
@@ -258,13 +287,12 @@ def exercise_of(submission, names):
 
 
 def grade_all(submissions, exercise=None, timeout=SUBMISSION_TIMEOUT, cell_timeout=CELL_TIMEOUT,
-              autograders=None, progress=print, user="auto", rows=None, on_row=None):
+              autograders=None, progress=print, rows=None, on_row=None):
     """One row per submission: {submission, exercise, score, possible, questions, status},
     appended to `rows` (given: the caller keeps what was finished if grading is stopped) and
     handed to `on_row` as each is finished."""
     names = exercise_names()
     autograders = AUTOGRADERS if autograders is None else autograders  # make exercises' (by default)
-    user = _unprivileged_user() if user == "auto" else user  # asked once for the whole run
     rows = [] if rows is None else rows
     for submission in submissions:
         row = {"submission": str(submission), "exercise": "", "score": "", "possible": "",
@@ -275,7 +303,7 @@ def grade_all(submissions, exercise=None, timeout=SUBMISSION_TIMEOUT, cell_timeo
             autograder = Path(autograders) / f"{name}.zip"
             if not autograder.is_file():
                 raise GradingError(f"{autograder} is missing; run `make exercises` first")
-            graded, errors = grade(autograder, submission, name, timeout, cell_timeout, user=user)
+            graded, errors = grade(autograder, submission, name, timeout, cell_timeout)
             row["questions"] = {q: (s, p) for q, (s, p, _) in graded.items()}
             row["score"] = sum(s for s, _, _ in graded.values())
             row["possible"] = sum(p for _, p, _ in graded.values())
@@ -344,11 +372,7 @@ def main(argv=None):
                    help="seconds one cell may run (default %(default)s)")
     g.add_argument("--csv", type=Path, help="also write the score table to this CSV file (a new one)")
     g.add_argument("--force", action="store_true", help="let --csv replace an existing or tracked file")
-    one = sub.add_parser("grade-one", help=argparse.SUPPRESS)  # the contained child of `grade`
-    one.add_argument("autograder")
-    one.add_argument("submission")
-    one.add_argument("--cell-timeout", type=int, required=True)
-    one.add_argument("--out", required=True)
+    sub.add_parser("judge", help=argparse.SUPPRESS)  # the clean process that runs the checks (_judge)
     args = parser.parse_args(argv)
     # SIGTERM stops it as Ctrl-C does: what it started is ended on the way out
     # (subprocess.run kills its child; grading ends its process tree), temporary files removed.
@@ -357,13 +381,8 @@ def main(argv=None):
     if args.command == "build":
         build(args.names or None)
         return 0
-    if args.command == "grade-one":
-        try:
-            graded, errors = _grade_here(args.autograder, args.submission, args.cell_timeout)
-            outcome = {"graded": graded, "errors": errors}
-        except GradingError as e:
-            outcome = {"failure": str(e)}
-        Path(args.out).write_text(json.dumps(outcome))
+    if args.command == "judge":
+        print(json.dumps(judge(json.loads(sys.stdin.read()))))
         return 0
     if args.exercise and args.exercise not in exercise_names():
         sys.exit(f"make grade: no exercise {args.exercise!r}; the exercises are {', '.join(exercise_names())}")
@@ -376,14 +395,16 @@ def main(argv=None):
     if args.csv and not args.force and (args.csv.exists() or _tracked(args.csv)):
         sys.exit(f"make grade: {args.csv} exists{' and git tracks it' if _tracked(args.csv) else ''}: name a new "
                  "file for CSV=, or add FORCE=1 to replace it")
-    user = _unprivileged_user()
-    print(f"make grade: {who_runs_student_code(user)}")
+    try:
+        sandbox.check()
+    except sandbox.SandboxError as e:
+        sys.exit(f"make grade: {e}")
     rows = []
     # The CSV is rewritten (whole, atomically) after each submission: a grading that is
     # killed keeps every row it finished.
     save = (lambda done: write_csv(done + _not_yet(submissions, done), args.csv)) if args.csv else None
     try:
-        grade_all(submissions, args.exercise, args.timeout, args.cell_timeout, user=user, rows=rows, on_row=save)
+        grade_all(submissions, args.exercise, args.timeout, args.cell_timeout, rows=rows, on_row=save)
     except KeyboardInterrupt:
         rows += _not_yet(submissions, rows, "not graded: grading was interrupted")
         stopped = [r["submission"] for r in rows if r["status"].endswith("interrupted")]
