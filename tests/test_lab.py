@@ -125,6 +125,19 @@ def test_an_empty_or_short_token_is_refused(token, says):
     assert result.returncode == 1 and says in result.stderr
 
 
+@pytest.mark.parametrize("content, says", [("", "is empty, which switches the token off"),
+                                           ("short\n", "has 6 characters, fewer than 16"), (None, "cannot read")])
+def test_an_empty_short_or_missing_token_file_is_refused(tmp_path, content, says):
+    """JUPYTER_TOKEN_FILE: where Jupyter reads its token when JUPYTER_TOKEN is unset."""
+    token_file = tmp_path / "token"
+    if content is not None:
+        token_file.write_text(content)
+    env = {k: v for k, v in os.environ.items() if k != "JUPYTER_TOKEN"} | {"JUPYTER_TOKEN_FILE": str(token_file)}
+    result = subprocess.run([sys.executable, "-m", "lecture.lab", "--no-browser"], env=env, capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 1 and says in result.stderr and str(token_file) in result.stderr, result.stderr
+
+
 @pytest.fixture(scope="session")  # one JupyterLab page per worker, each notebook opened in it
 def lab_page(lab, browser):
     """JupyterLab loaded once (its layout reset) and kept: loading it anew for every

@@ -4,7 +4,8 @@ notebooks/, the exercises in exercises/student/ (`make lab` builds them first).
 
 JupyterLab refuses to run as root unless told (`--allow-root`), as containers and
 CI machines often do; this passes it only there. The token is Jupyter's own random
-one, or $JUPYTER_TOKEN when set (it may not be empty). A Jupyter configuration file
+one, or $JUPYTER_TOKEN when set, else the content of $JUPYTER_TOKEN_FILE (neither may
+be empty or shorter than MIN_TOKEN characters). A Jupyter configuration file
 that switches the token off (`token = ""`, in any folder Jupyter reads: $JUPYTER_CONFIG_DIR,
 ~/.jupyter, the environment's, the system's) makes it refuse to start, naming the file. The project's JupyterLab
 settings (no news, no update checks, no extension manager, and no math plugin of
@@ -107,11 +108,20 @@ def main(argv=None):
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     parser.add_argument("--root", type=Path, default=None, help="the folder it serves (default: the project)")
     args = parser.parse_args(argv)
-    token = os.environ.get("JUPYTER_TOKEN", None)
+    token, source = os.environ.get("JUPYTER_TOKEN", None), "JUPYTER_TOKEN"
     if token == "":
         sys.exit("make lab: JUPYTER_TOKEN is empty; unset it (Jupyter makes a random token) or set one")
+    if token is None and os.environ.get("JUPYTER_TOKEN_FILE"):  # Jupyter's next place, read as Jupyter reads it
+        source = f"JUPYTER_TOKEN_FILE's {os.environ['JUPYTER_TOKEN_FILE']}"
+        try:
+            token = Path(os.environ["JUPYTER_TOKEN_FILE"]).read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            sys.exit(f"make lab: cannot read {source}: {e.strerror if isinstance(e, OSError) else e}")
+        if token == "":
+            sys.exit(f"make lab: refusing to start: {source} is empty, which switches the token off; put a token "
+                     "in it or unset JUPYTER_TOKEN_FILE")
     if token is not None and len(token) < MIN_TOKEN:
-        sys.exit(f"make lab: JUPYTER_TOKEN has {len(token)} characters, fewer than {MIN_TOKEN}: anyone on this "
+        sys.exit(f"make lab: {source} has {len(token)} characters, fewer than {MIN_TOKEN}: anyone on this "
                  "machine could guess it; unset it (Jupyter makes a random one) or set a longer one")
     if importlib.util.find_spec("jupyterlab") is None:
         sys.exit(f"make lab: JupyterLab is not installed in {sys.prefix}: run `make setup` (or `uv sync`)")
