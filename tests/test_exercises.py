@@ -285,7 +285,7 @@ forged = json.dumps({'graded': {q: [1, 1, ''] for q in ('q1', 'q2', 'q3')}, 'err
 code = f'''
 import time
 for _ in range(400):
-    for path in ("result.json", "/grading/result.json", "/proc/{os.getppid()}/fd/3"):
+    for path in ("result.json", "/tmp/result.json", "/proc/{os.getppid()}/fd/3"):
         try:
             with open(path, "w") as f:
                 f.write({forged!r})
@@ -462,11 +462,13 @@ def test_killing_make_grade_ends_its_sandbox(built_exercises, tmp_path):
         built_exercises / "student" / "02-prng.ipynb",
         f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', {marker!r}],"
         " start_new_session=True)\nwhile True:\n    pass")))
-    grader = subprocess.Popen([sys.executable, ROOT / "tools" / "exercises.py", "grade", tmp_path / "02-prng.ipynb"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env=os.environ | {"PYTHONPATH": str(ROOT / "tools")})
+    grading = "import sys, exercises; exercises.grade_all(sys.argv[1:2], autograders=sys.argv[2])"  # as make grade
+    grader = subprocess.Popen([sys.executable, "-c", grading, tmp_path / "02-prng.ipynb",
+                               built_exercises / "autograder"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=os.environ | {"PYTHONPATH": str(ROOT / "tools")})
     try:
-        wait_for(lambda: running(marker), "the submission's daemon to start")
+        wait_for(lambda: running(marker) or grader.poll() is not None, "the submission's daemon to start")
+        assert grader.poll() is None, f"grading ended before its submission started: {grader.communicate()[0]}"
         os.kill(grader.pid, signal.SIGKILL)
         grader.wait()
         wait_for(lambda: not running(marker), "the sandbox to end with make grade")

@@ -135,7 +135,7 @@ def grade(autograder, submission, name=None, timeout=SUBMISSION_TIMEOUT, cell_ti
             f.chmod(0o644)
         inside = sandbox.FOLDER
         env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": f"{inside}/home",
-               "TMPDIR": f"{inside}/tmp", "JUPYTER_RUNTIME_DIR": f"{inside}/runtime", "MPLCONFIGDIR": f"{inside}/mpl",
+               "TMPDIR": inside, "JUPYTER_RUNTIME_DIR": f"{inside}/runtime", "MPLCONFIGDIR": f"{inside}/mpl",
                "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"} | {
             k: os.environ[k] for k in PASSED_ON if k in os.environ}
         cmd = sandbox.command(

@@ -71,7 +71,7 @@ def main(submission, answers, cell_timeout):
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     result = os.fdopen(RESULT_FD, "w")
-    for folder in ("home", "tmp", "runtime", "mpl"):  # HOME, TMPDIR (and /tmp), Jupyter's, matplotlib's
+    for folder in ("home", "runtime", "mpl"):  # HOME, Jupyter's, matplotlib's (TMPDIR is the folder itself)
         Path(folder).mkdir(exist_ok=True)
     questions = json.loads(Path(answers).read_text())
     # Under the exercise's own name, in the writable folder: its first cell's

@@ -7,8 +7,9 @@ Inside, a submission has
   environment, the `lecture` package with the lecture's notebooks and data, the runner
   (tools/run_submission.py) and the submission's copy; no solutions, no autograder, no
   project checkout, no home, no /tmp, no /etc but passwd, group and the linker's cache;
-- one writable folder, /grading (its HOME and TMPDIR too; /tmp points there), a tmpfs of
-  FOLDER_LIMIT bytes that is gone when it ends;
+- one writable folder, /tmp (its working folder, HOME and TMPDIR too), a tmpfs of
+  FOLDER_LIMIT bytes that is gone when it ends (the folders above a read-only path that
+  lies under /tmp, as in a checkout there, are root's: nobody cannot write in them);
 - a PID namespace: its processes see only each other, and all of them are killed when
   its first one ends, so no daemon outlives its grading;
 - limits per process (kernel rlimits, set by util-linux's prlimit): MEMORY_LIMIT bytes
@@ -38,7 +39,7 @@ FOLDER_LIMIT = 256 * 2**20  # bytes the writable folder holds, all files togethe
 NPROC = max(512, 32 * (os.cpu_count() or 1))  # processes and threads of its user (XLA's pools scale with CPUs)
 OUTPUT_LIMIT = 16 * 2**20  # bytes read back from it; the rest is discarded
 NOBODY = 65534
-FOLDER = "/grading"
+FOLDER = "/tmp"
 SETPRIV = "/usr/bin/setpriv"
 PRLIMIT = "/usr/bin/prlimit"
 
@@ -101,6 +102,8 @@ def command(argv, visible=(), bound=(), env=None):
     for name in ("passwd", "group", "nsswitch.conf", "ld.so.cache", "localtime"):
         if Path("/etc", name).exists():
             cmd += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    # The writable folder first: a read-only path below it (a checkout in /tmp) is mounted on it.
+    cmd += ["--perms", "01777", "--size", str(FOLDER_LIMIT), "--tmpfs", FOLDER]
     made = set()
     for host, inside in [(Path(p), Path(p)) for p in visible] + [(Path(h), Path(i)) for h, i in bound]:
         for parent in reversed(inside.parents):  # bwrap would make them 0700 (root's /root): nobody must pass
@@ -108,9 +111,7 @@ def command(argv, visible=(), bound=(), env=None):
                 cmd += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
         cmd += ["--ro-bind", str(host), str(inside)]
-    cmd += ["--proc", "/proc", "--dev", "/dev",
-            "--perms", "01777", "--size", str(FOLDER_LIMIT), "--tmpfs", FOLDER, "--symlink", f"{FOLDER}/tmp", "/tmp",
-            "--chdir", FOLDER]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--chdir", FOLDER]
     for name, value in (env or {}).items():
         cmd += ["--setenv", name, value]
     if root:  # bwrap keeps only these two capabilities, which setpriv uses to become nobody, then drops
