@@ -178,8 +178,8 @@ def test_a_submission_past_its_time_is_stopped_with_everything_it_started(built_
 
 
 def with_cell(student, source, at=2):
-    """A student version (its path) with one more code cell, after its setup cell."""
-    nb = json.loads(Path(student).read_text())
+    """A student version (its path, or the notebook) with one more code cell, after its setup cell."""
+    nb = json.loads(Path(student).read_text()) if isinstance(student, Path) else student
     nb["cells"].insert(at, {"cell_type": "code", "id": uuid.uuid4().hex[:8], "metadata": {}, "outputs": [],
                             "execution_count": None, "source": source})
     return nb
@@ -264,7 +264,8 @@ def test_a_submission_that_kills_its_grader_is_reported_as_killed(built_exercise
 
 # Each a cell that a hostile student adds to the untouched 02-prng (after its setup
 # cell), answering nothing: what it tries, and, where it cannot show it in its score,
-# what it found, said in the error it raises (the row lists a cell's errors).
+# what it found, said in the error it raises (the row lists a cell's errors). Those
+# that only probe the walls (PROBES) share one notebook, a cell each: one kernel start.
 ATTACKS = {
     # otter's checks marked passed in the kernel: make grade does not run them there
     "otter": """
@@ -303,6 +304,17 @@ import numpy
 numpy.array_equal = lambda *args, **kwargs: False
 x1 = x2 = x3 = jnp.zeros(3)
 """,
+    # a double-forked daemon, and one holding the grader's pipes (stdout, stderr and the
+    # runner's result pipe), each meant to live 10 minutes
+    "daemons": """
+import os, subprocess, sys
+double = 'import os, sys, time\\nif os.fork(): sys.exit()\\nos.setsid()\\nif os.fork(): sys.exit()\\ntime.sleep(600)'
+subprocess.Popen([sys.executable, '-c', double, MARKER], stdin=subprocess.DEVNULL)
+holder = f"import os, time\\nfd = os.open('/proc/{os.getppid()}/fd/3', os.O_WRONLY)\\ntime.sleep(600)"
+subprocess.Popen([sys.executable, '-c', holder, MARKER], start_new_session=True)
+""",
+}
+PROBES = {
     # the answers, the autograder, the checkout, the grader's files and /etc/shadow
     "reader": """
 import os, sys
@@ -357,15 +369,6 @@ server.listen()
 raise RuntimeError(f'connect: {outcome}; interfaces: {[n for _, n in socket.if_nameindex()]}; '
                    f'namespace: {os.readlink("/proc/self/ns/net")}')
 """,
-    # a double-forked daemon, and one holding the grader's pipes (stdout, stderr and the
-    # runner's result pipe), each meant to live 10 minutes
-    "daemons": """
-import os, subprocess, sys
-double = 'import os, sys, time\\nif os.fork(): sys.exit()\\nos.setsid()\\nif os.fork(): sys.exit()\\ntime.sleep(600)'
-subprocess.Popen([sys.executable, '-c', double, MARKER], stdin=subprocess.DEVNULL)
-holder = f"import os, time\\nfd = os.open('/proc/{os.getppid()}/fd/3', os.O_WRONLY)\\ntime.sleep(600)"
-subprocess.Popen([sys.executable, '-c', holder, MARKER], start_new_session=True)
-""",
     # 20 GiB of memory (asked for, not touched)
     "memory": """
 import numpy
@@ -413,10 +416,12 @@ def test_hostile_submissions_get_no_marks_reach_nothing_and_leave_nothing(built_
     returned = tmp_path / "returned"
     returned.mkdir()
     shutil.copyfile(ROOT / "exercises" / "solutions" / "02-prng.ipynb", returned / "honest.ipynb")
-    for name, source in ATTACKS.items():
-        for key, value in fill.items():
-            source = source.replace(key, value)
-        nb = with_cell(built_exercises / "student" / "02-prng.ipynb", source.strip())
+    for name, cells in [*((name, [source]) for name, source in ATTACKS.items()), ("prober", PROBES.values())]:
+        nb = json.loads((built_exercises / "student" / "02-prng.ipynb").read_text())
+        for source in reversed(list(cells)):
+            for key, value in fill.items():
+                source = source.replace(key, value)
+            nb = with_cell(nb, source.strip())
         (returned / f"{name}.ipynb").write_text(json.dumps(nb))
     graders_tmp = tmp_path / "tmp"  # the grader's temporary folders, here to see what is left in them
     graders_tmp.mkdir()
@@ -432,7 +437,8 @@ def test_hostile_submissions_get_no_marks_reach_nothing_and_leave_nothing(built_
     assert forger["status"] == "graded" or forger["status"].startswith("not graded: the grader stopped"), forger
     for name, row in rows.items():
         assert (row["status"], row["score"], row["possible"]) == ("graded", 0, 3), (name, row)
-    said = {name: (row["errors"] or [""])[0] for name, row in rows.items()}
+    assert len(rows["prober"]["errors"]) == len(PROBES)  # each of its cells ran, and said what it reached
+    said = dict(zip(PROBES, rows.pop("prober")["errors"]))
     for name in ("otter", "rebinder", "daemons"):
         assert rows[name]["errors"] == [], (name, rows[name]["errors"])
     assert re.fullmatch(r"RuntimeError: read \[\]; found \[\]; uid 65534 caps 0+; sees \[.*\]", said["reader"]), \
