@@ -129,7 +129,7 @@ def command(argv, visible=(), bound=(), env=None):
 class Outcome:
     """How a sandboxed run ended: `returncode` (negative: the signal that ended it),
     `result` (bytes the run wrote to its result descriptor, at most OUTPUT_LIMIT),
-    `output` (its stdout and stderr together, the last OUTPUT_LIMIT bytes' worth read),
+    `output` (its stdout and stderr together, at most their last OUTPUT_LIMIT bytes),
     `timed_out`."""
 
     def __init__(self, returncode, result, output, timed_out):
@@ -148,9 +148,12 @@ def run(cmd, timeout, result_fd=3):
     try:
         child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  pass_fds=(result_fd,), preexec_fn=place, start_new_session=True)
+    except OSError:
+        os.close(read_result)
+        raise
     finally:
         os.close(write_result)
-    result, output = _Reader(os.fdopen(read_result, "rb")), _Reader(child.stdout)
+    result, output = _Reader(os.fdopen(read_result, "rb")), _Reader(child.stdout, keep_last=True)
     timed_out = False
     try:
         child.wait(timeout=timeout)
@@ -182,19 +185,22 @@ def _children(pid):
 
 
 class _Reader:
-    """Reads a pipe to its end in a thread, keeping at most OUTPUT_LIMIT bytes."""
+    """Reads a pipe to its end in a thread, keeping at most OUTPUT_LIMIT bytes: the first
+    ones, or with `keep_last` the last ones."""
 
-    def __init__(self, pipe):
-        self.pipe, self.kept = pipe, bytearray()
+    def __init__(self, pipe, keep_last=False):
+        self.pipe, self.kept, self.keep_last = pipe, bytearray(), keep_last
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
     def _read(self):
         with self.pipe:
             while chunk := self.pipe.read1(1 << 16):
-                room = OUTPUT_LIMIT - len(self.kept)
-                if room > 0:
-                    self.kept += chunk[:room]
+                if self.keep_last:
+                    self.kept += chunk
+                    del self.kept[:-OUTPUT_LIMIT]
+                elif len(self.kept) < OUTPUT_LIMIT:
+                    self.kept += chunk[:OUTPUT_LIMIT - len(self.kept)]
 
     def done(self):
         self.thread.join(timeout=30)  # the writers are dead: this is at once, bounded in any case
