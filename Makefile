@@ -49,7 +49,7 @@ lab: exercises             ## JupyterLab with the lecture's kernel (127.0.0.1, t
 exercises: $(STAMP)        ## student versions (exercises/student/) and autograders (exercises/autograder/)
 	@$(PY) tools/exercises.py build
 
-grade: exercises           ## grade students' notebooks: make grade SUBMISSIONS="returned/*.ipynb" (or a folder) [CSV=grades.csv FORCE=1 EXERCISE=02-prng TIMEOUT=600]
+grade: exercises           ## grade students' notebooks, each in a bubblewrap sandbox: make grade SUBMISSIONS="returned/*.ipynb" (or a folder) [CSV=grades.csv FORCE=1 EXERCISE=02-prng TIMEOUT=600]
 	@$(if $(strip $(SUBMISSIONS)),:,echo 'make grade: name the notebooks, e.g. make grade SUBMISSIONS="returned/*.ipynb"'; exit 1)
 	@$(PY) tools/exercises.py grade $(SUBMISSIONS) $(if $(CSV),--csv $(CSV)) $(if $(FORCE),--force) $(if $(EXERCISE),--exercise $(EXERCISE)) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
