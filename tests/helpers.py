@@ -60,6 +60,18 @@ def headings(nb):
     return found
 
 
+def wait_for(condition, what, limit=240):
+    """Poll `condition` until it holds, and return what it found; the limit only keeps a
+    broken run from hanging the suite (an event is waited on, not a clock)."""
+    import time
+
+    deadline = time.monotonic() + limit
+    while not (found := condition()):
+        assert time.monotonic() < deadline, f"{what}, still not after {limit} s"
+        time.sleep(0.2)
+    return found
+
+
 def end_process_group(process, grace=15):
     """A server started in a session of its own, ended: SIGTERM to its group, SIGKILL if it
     has not gone within `grace` seconds."""

@@ -18,7 +18,6 @@ import subprocess
 import symtable
 import sys
 import tempfile
-import time
 import uuid
 import warnings
 from pathlib import Path
@@ -28,7 +27,7 @@ import pytest
 import catalog
 import exercises
 import sandbox
-from helpers import ROOT
+from helpers import ROOT, wait_for
 
 NAMES = exercises.exercise_names()
 
@@ -173,10 +172,8 @@ def test_grading_a_class_names_each_exercise_from_the_notebook_and_gives_every_s
 def test_a_submission_past_its_time_is_stopped_with_everything_it_started(built_exercises, tmp_path):
     sandbox_or_skip()
     marker = f"daemon-{uuid.uuid4().hex}"
-    (tmp_path / "03-jit.ipynb").write_text(json.dumps(with_cell(
-        built_exercises / "student" / "03-jit.ipynb",
-        f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', {marker!r}],"
-        " start_new_session=True)\nwhile True:\n    pass")))
+    (tmp_path / "03-jit.ipynb").write_text(json.dumps(looping_with_daemon(built_exercises / "student" / "03-jit.ipynb",
+                                                                          marker)))
     # Stopped at 6 s, whether its kernel is looping by then or still starting on a busy machine.
     with pytest.raises(exercises.GradingError, match=r"^ran past 6 s and was stopped$"):
         exercises.grade(built_exercises / "autograder" / "03-jit.zip", tmp_path / "03-jit.ipynb",
@@ -190,6 +187,14 @@ def with_cell(student, source, at=2):
     nb["cells"].insert(at, {"cell_type": "code", "id": uuid.uuid4().hex[:8], "metadata": {}, "outputs": [],
                             "execution_count": None, "source": source})
     return nb
+
+
+def looping_with_daemon(student, marker):
+    """A student version whose first cell after the setup starts a daemon of its own
+    session (`marker` in its command line, meant to live 10 minutes), then loops forever."""
+    return with_cell(student, f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', "
+                              f"'import time; time.sleep(600)', {marker!r}], start_new_session=True)\n"
+                              "while True:\n    pass")
 
 
 def running(marker):
@@ -476,30 +481,21 @@ def test_hostile_submissions_get_no_marks_reach_nothing_and_leave_nothing(built_
 def test_killing_make_grade_ends_its_sandbox(built_exercises, tmp_path):
     sandbox_or_skip()
     marker = f"orphan-{uuid.uuid4().hex}"
-    (tmp_path / "02-prng.ipynb").write_text(json.dumps(with_cell(
-        built_exercises / "student" / "02-prng.ipynb",
-        f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', {marker!r}],"
-        " start_new_session=True)\nwhile True:\n    pass")))
+    (tmp_path / "02-prng.ipynb").write_text(json.dumps(looping_with_daemon(built_exercises / "student" / "02-prng.ipynb",
+                                                                           marker)))
     grading = "import sys, exercises; exercises.grade_all(sys.argv[1:2], autograders=sys.argv[2])"  # as make grade
     grader = subprocess.Popen([sys.executable, "-c", grading, tmp_path / "02-prng.ipynb",
                                built_exercises / "autograder"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, env=os.environ | {"PYTHONPATH": str(ROOT / "tools")})
     try:
-        wait_for(lambda: running(marker) or grader.poll() is not None, "the submission's daemon to start")
+        wait_for(lambda: running(marker) or grader.poll() is not None, "the submission's daemon did not start",
+                 limit=300)
         assert grader.poll() is None, f"grading ended before its submission started: {grader.communicate()[0]}"
         os.kill(grader.pid, signal.SIGKILL)
         grader.wait()
-        wait_for(lambda: not running(marker), "the sandbox to end with make grade")
+        wait_for(lambda: not running(marker), "the sandbox did not end with make grade", limit=300)
     finally:
         grader.kill()
-
-
-def wait_for(condition, what, most=300):
-    """Polls `condition`: waits on an event; `most` seconds only keep a broken run from hanging."""
-    end = time.monotonic() + most
-    while not condition():
-        assert time.monotonic() < end, f"waited {most} s for {what}"
-        time.sleep(0.2)
 
 
 def test_make_grade_stops_without_its_sandbox_and_never_runs_code_unconfined(built_exercises, tmp_path, monkeypatch):

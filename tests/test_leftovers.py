@@ -14,7 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
-from helpers import ROOT
+from helpers import ROOT, wait_for
 
 MARKER = "LECTURE_TEST_RUN"
 
@@ -28,15 +28,6 @@ def marked(token):
                 found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:  # gone meanwhile, or not ours to read
             pass
-    return found
-
-
-def wait_for(condition, what, limit=240):
-    """Poll `condition` until it holds; the limit only keeps a broken run from hanging the suite."""
-    deadline = time.monotonic() + limit
-    while not (found := condition()):
-        assert time.monotonic() < deadline, f"{what}, still not after {limit} s"
-        time.sleep(0.2)
     return found
 
 
