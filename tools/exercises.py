@@ -156,7 +156,7 @@ def grade(autograder, submission, name=None, timeout=SUBMISSION_TIMEOUT, cell_ti
         raise GradingError(f"the grader stopped: {_why(outcome)}") from None
     errors = _lines(ran.get("errors"))
     if "failure" in ran:
-        raise GradingError(_lines([ran["failure"]])[0] if _lines([ran["failure"]]) else "the grader stopped")
+        raise GradingError((_lines([ran["failure"]]) or ["the grader stopped"])[0])
     answers = ran.get("answers") if isinstance(ran.get("answers"), dict) else {}
     verdicts = _judge({q: c["check"] for q, c in questions.items()}, {q: answers.get(q) for q in questions})
     graded = {}
@@ -191,8 +191,11 @@ def _judge(check_sources, answers):
     """{question: (passed, message)}: each check run on its question's answers, in a
     separate, clean Python (the grader's; nothing of the student's is imported)."""
     job = json.dumps({"checks": check_sources, "answers": answers})
-    done = subprocess.run([sys.executable, __file__, "judge"], input=job, capture_output=True, text=True,
-                          timeout=CHECK_TIMEOUT, cwd=ROOT)
+    try:
+        done = subprocess.run([sys.executable, __file__, "judge"], input=job, capture_output=True, text=True,
+                              timeout=CHECK_TIMEOUT, cwd=ROOT)
+    except subprocess.TimeoutExpired:  # a row that says so, not the end of the class's grading
+        raise GradingError(f"the checks ran past {CHECK_TIMEOUT} s") from None
     if done.returncode != 0:
         raise GradingError(f"the checks stopped: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
     return {q: tuple(v) for q, v in json.loads(done.stdout).items()}

@@ -70,6 +70,8 @@ def main(submission, answers, cell_timeout):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+    from lecture.tooling import on_unix_sockets
+
     result = os.fdopen(RESULT_FD, "w")
     for folder in ("home", "runtime", "mpl"):  # HOME, Jupyter's, matplotlib's (TMPDIR is the folder itself)
         Path(folder).mkdir(exist_ok=True)
@@ -83,8 +85,7 @@ def main(submission, answers, cell_timeout):
     nb.cells.append(nbformat.v4.new_code_cell(EXTRACT.replace("QUESTIONS, MARK", f"{questions!r}, {MARK!r}")))
     client = NotebookClient(nb, timeout=cell_timeout, allow_errors=True, kernel_name="sta663-jax",
                             resources={"metadata": {"path": str(work.parent)}})
-    km = client.create_kernel_manager()
-    km.transport, km.ip = "ipc", str(work.parent / "kernel")  # Unix sockets: no network here anyway
+    on_unix_sockets(client.create_kernel_manager(), work.parent)  # no network in here anyway
     try:
         client.execute()
     except CellTimeoutError:

@@ -6,7 +6,8 @@ Inside, a submission has
 - a read-only view of what running it needs and nothing else: /usr, this Python and its
   environment, the `lecture` package with the lecture's notebooks and data, the runner
   (tools/run_submission.py) and the submission's copy; no solutions, no autograder, no
-  project checkout, no home, no /tmp, no /etc but passwd, group and the linker's cache;
+  project checkout, no home, no /tmp of the grader's, no /etc but passwd, group,
+  nsswitch.conf, localtime and the linker's cache;
 - one writable folder, /tmp (its working folder, HOME and TMPDIR too), a tmpfs of
   FOLDER_LIMIT bytes that is gone when it ends (the folders above a read-only path that
   lies under /tmp, as in a checkout there, are root's: nobody cannot write in them);
