@@ -28,6 +28,7 @@ import catalog
 import exercises
 import sandbox
 from helpers import ROOT, wait_for
+from lecture.tooling import on_unix_sockets
 
 NAMES = exercises.exercise_names()
 
@@ -102,10 +103,20 @@ WHOLE = ("02-prng", "06-pytrees-mlp")
 
 
 def otter_run(autograder, notebook, name):
-    """{question: (score, possible)} from otter's own `otter run` (the autograder zip's way)."""
+    """{question: (score, possible)} from otter's own `otter run` (the autograder zip's way),
+    its kernel on Unix sockets: TCP ports taken by its kernel could be the very ports other
+    tests running at once were just handed (lecture.tooling.free_port)."""
+    import nbconvert.preprocessors
     from otter.run import main as run
 
-    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    class OnUnixSockets(nbconvert.preprocessors.ExecutePreprocessor):
+        def create_kernel_manager(self):
+            return on_unix_sockets(super().create_kernel_manager(), tmp)
+
+    # otter (7.0.0) looks its ExecutePreprocessor up in nbconvert.preprocessors at each run.
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), \
+            pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nbconvert.preprocessors, "ExecutePreprocessor", OnUnixSockets)
         warnings.filterwarnings("ignore", "The inplace keyword in DataFrame.drop", module="otter")  # otter 7.0.0
         shutil.copyfile(notebook, Path(tmp) / f"{name}.ipynb")
         results = run(str(Path(tmp) / f"{name}.ipynb"), autograder=str(autograder), output_dir=None, no_logo=True)
